@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cfg: the configuration generation. A file (a declarative Lua table, evaluated in
+ * an empty sandbox) is loaded and validated against the schema in cfg_schema.h;
+ * every error is reported as `file:line: key.path: expected ..., got ...`.
+ *
+ * A loaded generation is immutable and refcounted: the main thread loads it, the
+ * workers take references (one per request in flight), SIGHUP swaps in a new one
+ * and the old one is freed when its last request ends. cfg_ref/cfg_unref are
+ * thread-safe; everything else in a generation is read-only after cfg_load.
+ */
+#ifndef TESSERA_CFG_H
+#define TESSERA_CFG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct cfg_addr {
+    char *text;                   /* as written, e.g. "127.0.0.1:9000" */
+    struct sockaddr_storage sa;   /* resolved numerically (no DNS at load time) */
+    socklen_t sa_len;
+};
+
+struct cfg_listen {
+    struct cfg_addr addr;
+    int backlog;
+};
+
+struct cfg_origin {
+    char *name;
+    struct cfg_addr *servers;
+    size_t nservers;
+    uint64_t connect_timeout_ms; /* origins.X.connect_timeout, default 1s */
+    uint64_t timeout_ms;         /* origins.X.timeout: wait for response head and
+                                    between reads of the body, default 30s */
+    unsigned max_fails;          /* origins.X.max_fails: failures in a row before the
+                                    server is skipped, default 3 */
+    uint64_t fail_timeout_ms;    /* origins.X.fail_timeout: how long it is skipped, 10s */
+    unsigned keepalive;          /* origins.X.keepalive: idle connections kept per
+                                    worker per server, default 32 */
+    uint64_t keepalive_timeout_ms; /* origins.X.keepalive_timeout, default 60s */
+};
+
+/* One segment of a route pattern: a literal, a ":name" parameter (one segment) or
+ * a final "*" (the rest of the path, possibly empty). */
+enum cfg_seg_kind { CFG_SEG_LITERAL, CFG_SEG_PARAM, CFG_SEG_REST };
+
+struct cfg_seg {
+    enum cfg_seg_kind kind;
+    char *text; /* literal text, or the parameter name without ':' */
+    size_t len;
+};
+
+struct cfg_route {
+    char *path;                /* the pattern as written */
+    struct cfg_seg *segs;
+    size_t nsegs;
+    const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
+};
+
+enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON };
+enum cfg_log_level { CFG_LOG_ERROR, CFG_LOG_WARN, CFG_LOG_INFO, CFG_LOG_DEBUG };
+
+struct cfg {
+    unsigned magic;
+#define CFG_MAGIC 0x43464731u
+    char *file;
+
+    unsigned workers;          /* "auto" resolves to the number of online CPUs */
+
+    struct cfg_listen *listen;
+    size_t nlisten;
+
+    struct cfg_origin *origins;
+    size_t norigins;
+
+    struct cfg_route *routes;  /* in file order; the first match wins */
+    size_t nroutes;
+
+    struct {
+        uint64_t header_ms;    /* timeouts.header: whole request head, default 10s */
+        uint64_t body_ms;      /* timeouts.body: between reads of a request body, 30s */
+        uint64_t keepalive_ms; /* timeouts.keepalive: idle between requests, 75s */
+        uint64_t send_ms;      /* timeouts.send: between writes to a client, 30s */
+        uint64_t drain_ms;     /* timeouts.drain: in-flight grace on SIGTERM, 10s */
+    } timeouts;
+
+    struct {
+        uint64_t header_size;  /* limits.header_size: request head bytes, 16KB */
+        uint64_t uri_size;     /* limits.uri_size: request-target bytes, 8KB */
+        unsigned headers;      /* limits.headers: header fields, 100 (<= 256) */
+        uint64_t body_size;    /* limits.body_size: request body bytes, 100MB */
+        unsigned connections;  /* limits.connections: per worker, 10000 */
+    } limits;
+
+    struct {
+        char *access;          /* log.access: path, "-" for stdout, NULL for off */
+        enum cfg_log_format format; /* log.format: "combined" (default) or "json" */
+        char *error;           /* log.error: path or "-" for stderr (default) */
+        enum cfg_log_level level;   /* log.level: error|warn|info (default)|debug */
+    } log;
+
+    int refs; /* atomic */
+};
+
+/* Loads and validates `path`. Returns a generation with one reference, or NULL after
+ * writing every error found to `err` (one per line, `file:line: key: message`).
+ * Thread: any (it creates and closes its own Lua state). */
+struct cfg *cfg_load(const char *path, FILE *err);
+
+struct cfg *cfg_ref(struct cfg *c);
+void cfg_unref(struct cfg *c); /* frees on the last reference; NULL is allowed */
+
+const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *name);
+
+/* Writes the schema (every key, type, default, unit and doc line) to `out`. */
+void cfg_help(FILE *out);
+
+/* Parsers shared with the rest of the code base; they return 0 or -1. */
+int cfg_parse_duration(const char *s, uint64_t *ms); /* "250ms" "30s" "5m" "1h" "2d" */
+int cfg_parse_size(const char *s, uint64_t *bytes);  /* "512" "16KB" "512MB" "1GB" */
+int cfg_parse_addr(const char *s, struct cfg_addr *out); /* "host:port", "[v6]:port" */
+
+#endif
