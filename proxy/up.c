@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * up: the exchange with an origin for a client's request. Per worker, each origin
+ * server address has an up_server: its passive health (failures in a row, a
+ * cool-down) and a LIFO pool of idle keep-alive connections. Servers of an origin
+ * are chosen round robin, skipping those cooling down.
+ *
+ * A request that fails before any response byte is retried once on another
+ * server when it is idempotent and has no body; a pooled connection the origin
+ * had closed does not count as a server failure and is replaced by a fresh one.
+ * Bodies stream both ways; each direction pauses reading its source while the
+ * destination's output holds more than OUT_HIGH bytes (libevent watermarks).
+ *
+ * Ownership: a client conn owns fwd.up while it uses it; up_close() puts the
+ * connection on the worker's dead list. Thread: the owning worker's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker_int.h"
+
+#define OUT_HIGH (256 * 1024)
+#define MAX_STALE_RETRIES 2
+
+static const char *const up_state_names[] = {"idle", "connecting", "wait-head", "body", "closed"};
+
+static void set_state(struct up_conn *u, enum up_state s)
+{
+    log_debug("up", "%s: %s -> %s", u->server->key, up_state_names[u->state], up_state_names[s]);
+    u->state = s;
+}
+
+static struct timeval ms_tv(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
+static void up_close(struct up_conn *u)
+{
+    if (u->state == UP_CLOSED)
+        return;
+    if (u->state == UP_IDLE) {
+        TAILQ_REMOVE(&u->server->idle, u, link);
+        u->server->nidle--;
+    }
+    set_state(u, UP_CLOSED);
+    bufferevent_free(u->bev);
+    u->bev = NULL;
+    u->owner = NULL;
+    TAILQ_INSERT_TAIL(&u->w->dead_ups, u, link);
+    worker__reap_later(u->w);
+}
+
+void up__free(struct up_conn *u)
+{
+    u->magic = 0;
+    free(u);
+}
+
+static struct up_server *server_get(struct worker *w, const struct cfg_addr *a)
+{
+    struct up_server *s;
+    TAILQ_FOREACH(s, &w->servers, link) {
+        if (strcmp(s->key, a->text) == 0)
+            return s;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->magic = UP_SERVER_MAGIC;
+    s->key = xstrdup(a->text);
+    s->sa = a->sa;
+    s->sa_len = a->sa_len;
+    TAILQ_INIT(&s->idle);
+    TAILQ_INSERT_TAIL(&w->servers, s, link);
+    return s;
+}
+
+static struct up_origin_rr *rr_get(struct worker *w, const char *name)
+{
+    struct up_origin_rr *r;
+    TAILQ_FOREACH(r, &w->rr, link) {
+        if (strcmp(r->name, name) == 0)
+            return r;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->name = xstrdup(name);
+    TAILQ_INSERT_TAIL(&w->rr, r, link);
+    return r;
+}
+
+static int tried(const struct fwd *f, const struct up_server *s)
+{
+    for (unsigned i = 0; i < f->ntried; i++)
+        if (f->tried[i] == s)
+            return 1;
+    return 0;
+}
+
+/* Round robin over the servers not tried yet for this request, healthy ones
+ * first; when every untried server is cooling down, one of them is tried anyway
+ * (better a likely failure than a certain 502). */
+static struct up_server *pick(struct worker *w, struct fwd *f)
+{
+    const struct cfg_origin *o = f->origin;
+    struct up_origin_rr *r = rr_get(w, o->name);
+    uint64_t now = util_now_ms();
+    struct up_server *fallback = NULL;
+    for (size_t i = 0; i < o->nservers; i++) {
+        size_t idx = (r->next + i) % o->nservers;
+        struct up_server *s = server_get(w, &o->servers[idx]);
+        if (tried(f, s))
+            continue;
+        if (s->down_until > now) {
+            if (fallback == NULL)
+                fallback = s;
+            continue;
+        }
+        r->next = (unsigned)(idx + 1);
+        return s;
+    }
+    return fallback;
+}
+
+static void server_failed(struct up_server *s, const struct cfg_origin *o)
+{
+    s->fails++;
+    if (s->fails >= o->max_fails) {
+        s->down_until = util_now_ms() + o->fail_timeout_ms;
+        log_warn("up", "origin %s server %s: %u failures in a row, skipped for %llums", o->name,
+                 s->key, s->fails, (unsigned long long)o->fail_timeout_ms);
+        s->fails = 0;
+    }
+}
+
+static int is_idempotent(const char *m, size_t n)
+{
+    static const char *const list[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"};
+    for (size_t i = 0; i < ARRAY_SIZE(list); i++)
+        if (n == strlen(list[i]) && memcmp(m, list[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Appends "Name: old, new" for a list-valued field we extend (Via, XFF). */
+static void add_list_field(struct evbuffer *b, const struct h1_msg *m, const char *name,
+                           const char *add)
+{
+    evbuffer_add_printf(b, "%s: ", name);
+    int first = 1;
+    for (int i = h1_header_find(m, name, 0); i >= 0; i = h1_header_find(m, name, (size_t)i + 1)) {
+        evbuffer_add_printf(b, "%s%.*s", first ? "" : ", ", (int)m->headers[i].value_len,
+                            m->headers[i].value);
+        first = 0;
+    }
+    evbuffer_add_printf(b, "%s%s\r\n", first ? "" : ", ", add);
+}
+
+static int skip_request_field(const struct h1_msg *m, const struct h1_header *h)
+{
+    static const char *const own[] = {"content-length", "expect", "via", "x-forwarded-for",
+                                      "x-forwarded-proto"};
+    for (size_t i = 0; i < ARRAY_SIZE(own); i++)
+        if (util_ieq(h->name, h->name_len, own[i]))
+            return 1;
+    return h1_header_is_hop(m, h->name, h->name_len);
+}
+
+void up__prepare(struct conn *c, const struct h1_msg *m, const char *uri, size_t uri_len)
+{
+    struct fwd *f = &c->fwd;
+    if (f->req_head == NULL)
+        f->req_head = evbuffer_new();
+    struct evbuffer *b = f->req_head;
+    evbuffer_drain(b, evbuffer_get_length(b));
+    evbuffer_add(b, m->method, m->method_len);
+    evbuffer_add(b, " ", 1);
+    evbuffer_add(b, uri, uri_len);
+    evbuffer_add(b, " HTTP/1.1\r\n", 11);
+    for (size_t i = 0; i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (skip_request_field(m, h))
+            continue;
+        evbuffer_add(b, h->name, h->name_len);
+        evbuffer_add(b, ": ", 2);
+        evbuffer_add(b, h->value, h->value_len);
+        evbuffer_add(b, "\r\n", 2);
+    }
+    if (m->host == NULL)
+        evbuffer_add_printf(b, "Host: %s\r\n", c->cfg->listen[0].addr.text);
+    add_list_field(b, m, "X-Forwarded-For", c->peer);
+    evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
+    add_list_field(b, m, "Via", m->minor_version ? "1.1 tessera" : "1.0 tessera");
+    if (m->body == H1_BODY_LENGTH)
+        evbuffer_add_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+    else if (m->body == H1_BODY_CHUNKED)
+        evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28);
+    evbuffer_add(b, "\r\n", 2);
+    f->idempotent = is_idempotent(m->method, m->method_len) && m->body == H1_BODY_NONE;
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void connect_and_send(struct conn *c);
+
+static struct up_conn *pool_take(struct up_server *s)
+{
+    struct up_conn *u = TAILQ_FIRST(&s->idle);
+    if (u == NULL)
+        return NULL;
+    TAILQ_REMOVE(&s->idle, u, link);
+    s->nidle--;
+    return u;
+}
+
+static void pool_put(struct up_conn *u, const struct cfg_origin *o)
+{
+    struct up_server *s = u->server;
+    if (s->nidle >= o->keepalive || u->w->draining) {
+        up_close(u);
+        return;
+    }
+    u->owner = NULL;
+    set_state(u, UP_IDLE);
+    TAILQ_INSERT_HEAD(&s->idle, u, link);
+    s->nidle++;
+    /* Idle: any byte or close from the origin ends it; so does keepalive_timeout. */
+    struct timeval rt = ms_tv(o->keepalive_timeout_ms);
+    bufferevent_set_timeouts(u->bev, &rt, NULL);
+    bufferevent_setwatermark(u->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(u->bev, EV_READ);
+}
+
+static struct up_conn *up_new(struct worker *w, struct up_server *s, const struct cfg_origin *o)
+{
+    struct bufferevent *bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL;
+    struct up_conn *u = xcalloc(1, sizeof(*u));
+    u->magic = UP_CONN_MAGIC;
+    u->bev = bev;
+    u->server = s;
+    u->w = w;
+    u->state = UP_CONNECTING;
+    bufferevent_setcb(bev, on_up_read, on_up_write, on_up_event, u);
+    struct timeval ct = ms_tv(o->connect_timeout_ms);
+    bufferevent_set_timeouts(bev, NULL, &ct);
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->sa, (int)s->sa_len) < 0) {
+        bufferevent_free(bev);
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+/* The response timeout runs only once the whole request is with the origin: an
+ * origin may rightly say nothing while a large upload is still arriving. */
+static void arm_timeouts(struct conn *c, struct up_conn *u)
+{
+    const struct cfg_origin *o = c->fwd.origin;
+    struct timeval rt = ms_tv(o->timeout_ms);
+    struct timeval wt = ms_tv(u->state == UP_CONNECTING ? o->connect_timeout_ms : o->timeout_ms);
+    bufferevent_set_timeouts(u->bev, c->req_body_done ? &rt : NULL, &wt);
+}
+
+static void fail_request(struct conn *c, int timeout)
+{
+    char msg[256];
+    const char *name = c->fwd.origin->name;
+    if (timeout)
+        snprintf(msg, sizeof(msg), "origin %s timed out", name);
+    else
+        snprintf(msg, sizeof(msg), "origin %s unreachable", name);
+    conn__respond_local(c, timeout ? 504 : 502, msg, 0);
+}
+
+static void connect_and_send(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct fwd *f = &c->fwd;
+    struct up_server *s;
+    struct up_conn *u = NULL;
+    while ((s = pick(w, f)) != NULL) {
+        if (f->ntried < ARRAY_SIZE(f->tried))
+            f->tried[f->ntried++] = s;
+        u = pool_take(s);
+        if (u != NULL) {
+            u->reused = 1;
+            set_state(u, UP_WAIT_HEAD);
+            break;
+        }
+        u = up_new(w, s, f->origin);
+        if (u != NULL)
+            break;
+        log_warn("up", "origin %s server %s: connect failed", f->origin->name, s->key);
+        server_failed(s, f->origin);
+        if (f->ntried >= ARRAY_SIZE(f->tried))
+            break;
+    }
+    if (u == NULL) {
+        fail_request(c, 0);
+        return;
+    }
+    f->attempts++;
+    f->up = u;
+    u->owner = c;
+    u->got_bytes = 0;
+    f->up_start_ms = util_now_ms();
+    arm_timeouts(c, u);
+    struct evbuffer *out = bufferevent_get_output(u->bev);
+    evbuffer_add(out, evbuffer_pullup(f->req_head, -1), evbuffer_get_length(f->req_head));
+    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+}
+
+void up__start(struct conn *c, const struct cfg_origin *o)
+{
+    struct fwd *f = &c->fwd;
+    f->origin = o;
+    connect_and_send(c);
+}
+
+void up__abort(struct conn *c)
+{
+    struct up_conn *u = c->fwd.up;
+    if (u == NULL)
+        return;
+    c->fwd.up = NULL;
+    up_close(u);
+}
+
+struct evbuffer *up__body_sink(struct conn *c)
+{
+    return c->fwd.up ? bufferevent_get_output(c->fwd.up->bev) : NULL;
+}
+
+void up__body_added(struct conn *c)
+{
+    struct up_conn *u = c->fwd.up;
+    if (u == NULL)
+        return;
+    if (c->req_body_done)
+        arm_timeouts(c, u);
+    if (evbuffer_get_length(bufferevent_get_output(u->bev)) > OUT_HIGH) {
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setwatermark(u->bev, EV_WRITE, OUT_HIGH / 2, 0);
+    }
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct up_conn *u = arg;
+    struct conn *c = u->owner;
+    if (c == NULL || c->req_body_done)
+        return;
+    /* The origin took the body we had queued: read more from the client. */
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        conn__body_to_upstream(c);
+}
+
+void up__on_client_writable(struct conn *c)
+{
+    struct up_conn *u = c->fwd.up;
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (u != NULL && u->state == UP_BODY)
+        bufferevent_enable(u->bev, EV_READ);
+}
+
+static int skip_response_field(const struct h1_msg *m, const struct h1_header *h, int framing)
+{
+    if (framing && (util_ieq(h->name, h->name_len, "content-length")))
+        return 1;
+    if (util_ieq(h->name, h->name_len, "via"))
+        return 1;
+    return h1_header_is_hop(m, h->name, h->name_len);
+}
+
+/* Writes the client's response head for the origin's head in m. */
+static void write_response_head(struct conn *c, const struct h1_msg *m)
+{
+    struct fwd *f = &c->fwd;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int framing = m->body != H1_BODY_NONE;
+    size_t before = evbuffer_get_length(out);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
+    int has_date = 0, has_cl = 0;
+    for (size_t i = 0; i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (skip_response_field(m, h, framing))
+            continue;
+        if (util_ieq(h->name, h->name_len, "date"))
+            has_date = 1;
+        else if (util_ieq(h->name, h->name_len, "content-length"))
+            has_cl = 1;
+        evbuffer_add(out, h->name, h->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!has_date)
+        evbuffer_add_printf(out, "Date: %s\r\n", worker__date(c->w));
+    add_list_field(out, m, "Via", "1.1 tessera");
+    f->chunked_out = 0;
+    switch (m->body) {
+    case H1_BODY_LENGTH:
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+        break;
+    case H1_BODY_CHUNKED:
+    case H1_BODY_UNTIL_CLOSE:
+        if (c->minor_version >= 1) {
+            evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+            f->chunked_out = 1;
+        } else {
+            c->close_after = 1; /* an HTTP/1.0 client reads until we close */
+        }
+        break;
+    case H1_BODY_NONE:
+        if (!has_cl && !c->head_method && m->status != 204 && m->status != 304)
+            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+        break;
+    }
+    if (c->close_after || !c->keep_alive || c->w->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    evbuffer_add(out, "\r\n", 2);
+    c->bytes_out += evbuffer_get_length(out) - before;
+}
+
+static void finish(struct conn *c, struct up_conn *u)
+{
+    struct fwd *f = &c->fwd;
+    if (f->chunked_out) {
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        c->bytes_out += 5;
+    }
+    f->resp_done = 1;
+    f->up = NULL;
+    int reusable = f->up_keep_alive && c->req_body_done && f->resp_body != H1_BODY_UNTIL_CLOSE &&
+                   evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
+                   evbuffer_get_length(bufferevent_get_output(u->bev)) == 0;
+    if (reusable)
+        pool_put(u, f->origin);
+    else
+        up_close(u);
+    conn__exchange_done(c, 0);
+}
+
+/* Chunked body from the origin: validated by the decoder, re-chunked (or sent
+ * raw to an HTTP/1.0 client). Returns 1 when the body ended, 0 for more, <0. */
+static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *out)
+{
+    struct fwd *f = &c->fwd;
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used, off, dlen;
+        int rc = h1_chunked_feed(&f->resp_chunk, v.iov_base, v.iov_len, &used, &off, &dlen);
+        if (rc < 0)
+            return rc;
+        if (dlen > 0) {
+            if (f->chunked_out)
+                evbuffer_add_printf(out, "%zx\r\n", dlen);
+            evbuffer_add(out, (const char *)v.iov_base + off, dlen);
+            if (f->chunked_out)
+                evbuffer_add(out, "\r\n", 2);
+            c->bytes_out += dlen;
+        }
+        evbuffer_drain(in, used);
+        if (rc == H1_OK)
+            return 1;
+        if (used == 0)
+            break;
+    }
+    return 0;
+}
+
+static void relay_body(struct conn *c, struct up_conn *u)
+{
+    struct fwd *f = &c->fwd;
+    struct evbuffer *in = bufferevent_get_input(u->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t n = evbuffer_get_length(in);
+    int done = 0;
+    switch (f->resp_body) {
+    case H1_BODY_LENGTH:
+        if (n > f->resp_remaining)
+            n = (size_t)f->resp_remaining;
+        evbuffer_remove_buffer(in, out, n);
+        f->resp_remaining -= n;
+        c->bytes_out += n;
+        done = f->resp_remaining == 0;
+        break;
+    case H1_BODY_UNTIL_CLOSE:
+        if (n > 0 && f->chunked_out)
+            evbuffer_add_printf(out, "%zx\r\n", n);
+        evbuffer_remove_buffer(in, out, n);
+        if (n > 0 && f->chunked_out)
+            evbuffer_add(out, "\r\n", 2);
+        c->bytes_out += n;
+        break;
+    case H1_BODY_CHUNKED: {
+        int rc = relay_chunked(c, in, out);
+        if (rc < 0) {
+            log_warn("up", "origin %s server %s: bad chunked body: %s", f->origin->name,
+                     u->server->key, h1_strerror(rc));
+            f->up = NULL;
+            up_close(u);
+            conn__exchange_done(c, 1);
+            return;
+        }
+        done = rc == 1;
+        break;
+    }
+    case H1_BODY_NONE:
+        done = 1;
+        break;
+    }
+    if (done) {
+        finish(c, u);
+        return;
+    }
+    if (evbuffer_get_length(out) > OUT_HIGH) {
+        /* The client reads slower than the origin sends: stop reading the origin
+         * until the client has taken half of what is queued. */
+        bufferevent_disable(u->bev, EV_READ);
+        bufferevent_setwatermark(c->bev, EV_WRITE, OUT_HIGH / 2, 0);
+    }
+}
+
+/* Parses the response head. Returns 1 when the body phase began, 0 for more. */
+static int read_head(struct conn *c, struct up_conn *u)
+{
+    struct worker *w = c->w;
+    struct fwd *f = &c->fwd;
+    struct evbuffer *in = bufferevent_get_input(u->bev);
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return 0;
+        size_t n = len < w->up_limits.max_head + 1 ? len : w->up_limits.max_head + 1;
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+        struct h1_msg *m = &w->msg;
+        int rc = h1_parse_response(p, n, &w->up_limits, c->head_method, m);
+        if (rc == H1_NEED_MORE)
+            return 0;
+        if (rc < 0 || m->status == 101) {
+            log_warn("up", "origin %s server %s: invalid response: %s", f->origin->name,
+                     u->server->key, rc < 0 ? h1_strerror(rc) : "unrequested protocol switch");
+            server_failed(u->server, f->origin);
+            char msg[200];
+            snprintf(msg, sizeof(msg), "origin %s sent an invalid response", f->origin->name);
+            conn__respond_local(c, 502, msg, 0);
+            return -1;
+        }
+        if (m->status < 200) {
+            evbuffer_drain(in, m->head_len); /* interim responses are not relayed */
+            continue;
+        }
+        u->server->fails = 0;
+        f->up_ms = util_now_ms() - f->up_start_ms;
+        c->status = m->status;
+        f->resp_body = m->body;
+        f->resp_remaining = m->content_length;
+        f->up_keep_alive = m->keep_alive;
+        h1_chunked_init(&f->resp_chunk);
+        write_response_head(c, m);
+        evbuffer_drain(in, m->head_len);
+        f->resp_started = 1;
+        set_state(u, UP_BODY);
+        return 1;
+    }
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct up_conn *u = arg;
+    if (u->magic != UP_CONN_MAGIC)
+        abort();
+    struct conn *c = u->owner;
+    if (c == NULL) {
+        up_close(u); /* an idle connection must not receive anything */
+        return;
+    }
+    u->got_bytes = 1;
+    if (u->state == UP_WAIT_HEAD || u->state == UP_CONNECTING) {
+        if (read_head(c, u) <= 0)
+            return;
+    }
+    if (u->state == UP_BODY)
+        relay_body(c, u);
+}
+
+static int can_retry(const struct conn *c, const struct up_conn *u)
+{
+    const struct fwd *f = &c->fwd;
+    if (!f->idempotent || u->got_bytes || f->resp_started)
+        return 0;
+    if (u->reused)
+        return f->attempts <= MAX_STALE_RETRIES + 1;
+    /* one retry, on another server */
+    return f->attempts < 2 && f->ntried < f->origin->nservers;
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct up_conn *u = arg;
+    struct conn *c = u->owner;
+    if (c == NULL) {
+        up_close(u); /* idle connection closed or timed out */
+        return;
+    }
+    struct fwd *f = &c->fwd;
+    if (what & BEV_EVENT_CONNECTED) {
+        set_state(u, UP_WAIT_HEAD);
+        arm_timeouts(c, u);
+        return;
+    }
+    if (u->state == UP_BODY) {
+        if ((what & BEV_EVENT_EOF) && f->resp_body == H1_BODY_UNTIL_CLOSE) {
+            relay_body(c, u);
+            if (u->state == UP_BODY)
+                finish(c, u);
+            return;
+        }
+        log_warn("up", "origin %s server %s: response cut short (%s)", f->origin->name,
+                 u->server->key, (what & BEV_EVENT_TIMEOUT) ? "timeout" : "closed");
+        f->up = NULL;
+        up_close(u);
+        conn__exchange_done(c, 1);
+        return;
+    }
+    int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+    int stale = u->reused && !timeout && !u->got_bytes;
+    if (!stale) {
+        log_warn("up", "origin %s server %s: %s", f->origin->name, u->server->key,
+                 timeout ? (u->state == UP_CONNECTING ? "connect timed out" : "response timed out")
+                         : (u->state == UP_CONNECTING ? "connect failed" : "connection closed"));
+        server_failed(u->server, f->origin);
+    }
+    int retry = can_retry(c, u);
+    int timed_out_waiting = timeout && u->state != UP_CONNECTING;
+    f->up = NULL;
+    if (stale && f->ntried > 0)
+        f->ntried--; /* the server itself may well be fine: allow it again */
+    up_close(u);
+    if (retry) {
+        connect_and_send(c);
+        return;
+    }
+    fail_request(c, timed_out_waiting);
+}
+
+void up__worker_fini(struct worker *w)
+{
+    struct up_server *s;
+    while ((s = TAILQ_FIRST(&w->servers)) != NULL) {
+        struct up_conn *u;
+        while ((u = TAILQ_FIRST(&s->idle)) != NULL)
+            up_close(u);
+        TAILQ_REMOVE(&w->servers, s, link);
+        free(s->key);
+        free(s);
+    }
+    struct up_origin_rr *r;
+    while ((r = TAILQ_FIRST(&w->rr)) != NULL) {
+        TAILQ_REMOVE(&w->rr, r, link);
+        free(r->name);
+        free(r);
+    }
+}

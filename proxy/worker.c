@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * worker: event-loop threads and the main thread's control of them (worker.h).
+ *
+ * The main thread opens every listening socket before any worker starts, so that
+ * port 0 resolves to one port for all workers and a bind error fails the start.
+ * Workers are told about reloads and drains through events activated from the
+ * main thread (libevent's pthread support makes event_active thread-safe); the
+ * generation pointer itself is handed over under the worker's mutex.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <event2/thread.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker_int.h"
+
+static struct worker **workers;
+static unsigned nworkers;
+static unsigned nexited;
+static pthread_mutex_t exit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct event *all_done_ev;
+
+const char *worker__date(struct worker *w)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(w->base, &tv);
+    if (tv.tv_sec != w->date_sec) {
+        struct tm tm;
+        time_t t = tv.tv_sec;
+        gmtime_r(&t, &tm);
+        strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_sec = tv.tv_sec;
+    }
+    return w->date;
+}
+
+static void maybe_exit(struct worker *w)
+{
+    if (w->draining && w->nconns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void worker__conn_gone(struct worker *w)
+{
+    w->nconns--;
+    maybe_exit(w);
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&w->dead_conns)) != NULL) {
+        TAILQ_REMOVE(&w->dead_conns, c, link);
+        conn__free(c);
+    }
+    struct up_conn *u;
+    while ((u = TAILQ_FIRST(&w->dead_ups)) != NULL) {
+        TAILQ_REMOVE(&w->dead_ups, u, link);
+        up__free(u);
+    }
+}
+
+void worker__reap_later(struct worker *w)
+{
+    event_active(w->reap_ev, EV_READ, 0);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct worker *w = arg;
+    if (w->draining || w->nconns >= w->cfg->limits.connections) {
+        /* limits.connections reached: refuse rather than queue without bound. */
+        evutil_closesocket(fd);
+        return;
+    }
+    conn__accept(w, fd, sa, salen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("worker", "accept: %s", evutil_socket_error_to_string(err));
+}
+
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    pthread_mutex_lock(&w->lock);
+    struct cfg *c = w->pending_cfg;
+    w->pending_cfg = NULL;
+    pthread_mutex_unlock(&w->lock);
+    if (c == NULL)
+        return;
+    cfg_unref(w->cfg);
+    w->cfg = c;
+}
+
+static void close_listeners(struct worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i] != NULL)
+            evconnlistener_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    if (w->draining)
+        return;
+    w->draining = 1;
+    close_listeners(w);
+    conn__drain_idle(w);
+    maybe_exit(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    sigset_t set;
+    sigfillset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    event_base_dispatch(w->base);
+
+    access__flush(w);
+    up__worker_fini(w);
+    close_listeners(w);
+    on_reap(-1, 0, w);
+
+    pthread_mutex_lock(&exit_lock);
+    nexited++;
+    int last = nexited == nworkers;
+    pthread_mutex_unlock(&exit_lock);
+    if (last && all_done_ev != NULL)
+        event_active(all_done_ev, EV_READ, 0);
+    return NULL;
+}
+
+static int open_listener(const struct cfg_listen *l, struct sockaddr_storage *sa, socklen_t len)
+{
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, (struct sockaddr *)sa, len) < 0 || listen(fd, l->backlog > 0 ? l->backlog : 511) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void set_port(struct sockaddr_storage *sa, in_port_t port)
+{
+    if (sa->ss_family == AF_INET)
+        ((struct sockaddr_in *)sa)->sin_port = port;
+    else
+        ((struct sockaddr_in6 *)sa)->sin6_port = port;
+}
+
+static in_port_t get_port(const struct sockaddr_storage *sa)
+{
+    return sa->ss_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+                                    : ((const struct sockaddr_in6 *)sa)->sin6_port;
+}
+
+/* Opens nworkers sockets per listen address into fds[worker][i]. */
+static int open_all(const struct cfg *c, int **fds)
+{
+    for (size_t i = 0; i < c->nlisten; i++) {
+        struct sockaddr_storage sa = c->listen[i].addr.sa;
+        socklen_t len = c->listen[i].addr.sa_len;
+        for (unsigned k = 0; k < nworkers; k++) {
+            int fd = open_listener(&c->listen[i], &sa, len);
+            if (fd < 0) {
+                log_err("listen", "%s: %s", c->listen[i].addr.text, strerror(errno));
+                return -1;
+            }
+            fds[k][i] = fd;
+            if (k == 0 && get_port(&sa) == 0) {
+                struct sockaddr_storage got;
+                socklen_t glen = sizeof(got);
+                getsockname(fd, (struct sockaddr *)&got, &glen);
+                set_port(&sa, get_port(&got));
+            }
+        }
+        char host[INET6_ADDRSTRLEN] = "?";
+        const void *ip = sa.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&sa)->sin_addr
+                                                 : (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr;
+        evutil_inet_ntop(sa.ss_family, ip, host, sizeof(host));
+        fprintf(stderr, sa.ss_family == AF_INET6 ? "tessera listening on [%s]:%u\n"
+                                                 : "tessera listening on %s:%u\n",
+                host, (unsigned)ntohs(get_port(&sa)));
+    }
+    fflush(stderr);
+    return 0;
+}
+
+static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nfds)
+{
+    struct worker *w = xcalloc(1, sizeof(*w));
+    w->magic = WORKER_MAGIC;
+    w->id = id;
+    w->cfg = cfg_ref(c);
+    w->fds = fds;
+    w->nfds = nfds;
+    pthread_mutex_init(&w->lock, NULL);
+    TAILQ_INIT(&w->conns);
+    TAILQ_INIT(&w->servers);
+    TAILQ_INIT(&w->rr);
+    TAILQ_INIT(&w->dead_conns);
+    TAILQ_INIT(&w->dead_ups);
+    w->up_limits.max_head = 65536;
+    w->up_limits.max_uri = 65536;
+    w->up_limits.max_headers = H1_MAX_HEADERS_CAP;
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NO_CACHE_TIME);
+    event_config_free(ec);
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        log_err("worker", "event_base_new failed");
+        abort();
+    }
+    w->reload_ev = event_new(w->base, -1, 0, on_reload, w);
+    w->drain_ev = event_new(w->base, -1, 0, on_drain, w);
+    w->reap_ev = event_new(w->base, -1, 0, on_reap, w);
+    w->access_buf = evbuffer_new();
+    w->listeners = xcalloc(nfds, sizeof(*w->listeners));
+    w->nlisteners = nfds;
+    for (size_t i = 0; i < nfds; i++) {
+        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+                                             fds[i]);
+        evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
+    }
+    return w;
+}
+
+int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done,
+              void *arg)
+{
+    evthread_use_pthreads();
+    nworkers = c->workers;
+    int **fds = xcalloc(nworkers, sizeof(*fds));
+    for (unsigned k = 0; k < nworkers; k++)
+        fds[k] = xcalloc(c->nlisten ? c->nlisten : 1, sizeof(int));
+    if (open_all(c, fds) < 0)
+        return -1;
+    all_done_ev = event_new(main_base, -1, 0, on_all_done, arg);
+    workers = xcalloc(nworkers, sizeof(*workers));
+    for (unsigned k = 0; k < nworkers; k++)
+        workers[k] = worker_new(k + 1, c, fds[k], c->nlisten);
+    free(fds);
+    for (unsigned k = 0; k < nworkers; k++) {
+        if (pthread_create(&workers[k]->thread, NULL, worker_main, workers[k]) != 0) {
+            log_err("worker", "pthread_create: %s", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void srv_reload(struct cfg *c)
+{
+    for (unsigned k = 0; k < nworkers; k++) {
+        struct worker *w = workers[k];
+        pthread_mutex_lock(&w->lock);
+        if (w->pending_cfg != NULL)
+            cfg_unref(w->pending_cfg);
+        w->pending_cfg = cfg_ref(c);
+        pthread_mutex_unlock(&w->lock);
+        event_active(w->reload_ev, EV_READ, 0);
+    }
+}
+
+void srv_drain(void)
+{
+    for (unsigned k = 0; k < nworkers; k++)
+        event_active(workers[k]->drain_ev, EV_READ, 0);
+}
+
+void srv_join(void)
+{
+    for (unsigned k = 0; k < nworkers; k++)
+        pthread_join(workers[k]->thread, NULL);
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and starts the demo: the demo origin on
+# 127.0.0.1:9000 and Tessera on 127.0.0.1:8080 in front of it (conf/tessera.lua,
+# memory only). Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+tools/build.sh
+build/tessera -t -c conf/tessera.lua
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "demo stopped"
+}
+trap stop INT TERM EXIT
+
+build/tessera-origin -l 127.0.0.1:9000 -q &
+pids+=($!)
+build/tessera -c conf/tessera.lua &
+pids+=($!)
+
+for _ in $(seq 50); do
+  if curl -fs -o /dev/null http://127.0.0.1:8080/api/nav; then break; fi
+  sleep 0.1
+done
+cat <<MSG
+
+Tessera demo is up (Ctrl-C stops it):
+  curl -s http://127.0.0.1:8080/api/product/1
+  curl -s http://127.0.0.1:8080/api/reviews/42
+  curl -si http://127.0.0.1:8080/api/price/7
+  curl -s http://127.0.0.1:8080/api/nav
+  curl -si http://127.0.0.1:8080/nope/404        (the origin's own 404, through Tessera)
+  kill -HUP \$(pgrep -f 'build/tessera -c')       (reload conf/tessera.lua)
+
+MSG
+wait
