@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * origin: the demo origin server (tessera-origin). One listening socket shared
- * by N worker threads, each running its own event_base and evhttp; the catalogue
+ * origin: the demo origin server (tessera-origin). N worker threads, each with
+ * its own event_base, evhttp and SO_REUSEPORT listening socket; the catalogue
  * is built once and shared read-only. Not the product: a fixture for the demo,
  * the end-to-end tests and loadtest/, built to stay out of the way of a proxy
  * doing tens of thousands of requests per second.

@@ -18,6 +18,7 @@
 #define ORIGIN_SERVER_MAGIC 0x0a1c5e77u
 #define ORIGIN_WORKER_MAGIC 0x0a1c3047u
 
+struct event;
 struct event_base;
 struct evhttp;
 struct evhttp_request;
@@ -28,6 +29,7 @@ struct origin_worker {
     struct origin_server *srv;
     struct event_base *base;
     struct evhttp *http;
+    struct event *stop_ev; /* activated by origin_server_stop */
     pthread_t thread;
     bool running;
     /* Own cache line: the other workers only read it on /__stats. */
@@ -37,7 +39,6 @@ struct origin_worker {
 
 struct origin_server {
     unsigned magic;
-    int fd;
     bool log_requests;
     bool started;
     const struct catalogue *cat;

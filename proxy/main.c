@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <getopt.h>
 #include <luajit.h>
 #include <lua.h>
@@ -146,6 +147,9 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Before any event_base exists: workers wake the main loop (all_done) and the
+     * main thread wakes workers (reload, drain) across threads. */
+    evthread_use_pthreads();
     main_base = event_base_new();
     int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {

@@ -14,10 +14,11 @@
  *     significant empty last segment: "/docs/" matches "/docs/" but not "/docs";
  *   - ":name" matches one non-empty segment; name is [A-Za-z0-9_]+, unique;
  *   - "*" is a whole segment and the last one; it matches the rest of the path,
- *     possibly empty, and is captured under the name "*". "/api/*" therefore
- *     matches "/api/", "/api/x/y" and also "/api" (rest empty): a request for the
- *     bare prefix goes to the same route as its children rather than falling through
- *     to a later catch-all. It never matches "/apix" (segments compare whole).
+ *     possibly empty, and is captured under the name "*". So the pattern
+ *     "/api" + "/" + "*" matches "/api/", "/api/x/y" and also "/api" (rest empty): a
+ *     request for the bare prefix goes to the same route as its children rather than
+ *     falling through to a later catch-all. It never matches "/apix" (segments
+ *     compare whole).
  *   - literals compare byte for byte: no case folding and no percent-decoding, which
  *     is the caller's job before routing.
  */
@@ -42,7 +43,7 @@ static int classify(const char *s, size_t n, int last, const char **why)
     if (n == 0) {
         if (last)
             return CFG_SEG_LITERAL; /* trailing '/' */
-        *why = "empty segment (\"//\")";
+        *why = "empty segment \"//\"";
         return -1;
     }
     if (n == 1 && s[0] == '*') {

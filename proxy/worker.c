@@ -255,7 +255,6 @@ static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nf
 int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done,
               void *arg)
 {
-    evthread_use_pthreads();
     nworkers = c->workers;
     int **fds = xcalloc(nworkers, sizeof(*fds));
     for (unsigned k = 0; k < nworkers; k++)

@@ -1,0 +1,376 @@
+#!/usr/bin/env bash
+# loadtest/run.sh: proxied GET of /bench/2k through Tessera and its peers.
+#
+# Starts tessera-origin (ephemeral port), then Tessera, nginx and Varnish in
+# front of it, each from a temporary directory on 127.0.0.1, and runs wrk
+# against each target in turn (never two at once): the origin directly (the
+# baseline), tessera, nginx, varnish. Prints a markdown table and appends a
+# dated section to loadtest/RESULTS.md. Everything it started is stopped on
+# exit. It builds nothing: run `cmake -B build && cmake --build build` first.
+#
+#   loadtest/run.sh [--duration 10s] [--connections 64] [--threads 2]
+#                   [--warmup 2s] [--build DIR] [--targets origin,tessera,nginx,varnish]
+#                   [--no-record] [--keep]
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+DURATION=10s
+CONNECTIONS=64
+THREADS=2
+WARMUP=2s
+BUILD="$ROOT/build"
+TARGETS="origin,tessera,nginx,varnish"
+RECORD=1
+KEEP=0
+WORKERS=2            # Tessera workers = nginx worker_processes = origin threads
+START_TIMEOUT_S=5
+COMMAND="loadtest/run.sh $*"
+
+usage() {
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) DURATION=${2:?}; shift 2 ;;
+        --connections) CONNECTIONS=${2:?}; shift 2 ;;
+        --threads) THREADS=${2:?}; shift 2 ;;
+        --warmup) WARMUP=${2:?}; shift 2 ;;
+        --build) BUILD=$(cd "${2:?}" && pwd); shift 2 ;;
+        --targets) TARGETS=${2:?}; shift 2 ;;
+        --no-record) RECORD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+duration_ok() { [[ "$1" =~ ^[0-9]+[smh]?$ ]]; }
+duration_ok "$DURATION" || { echo "run.sh: --duration $DURATION: expected e.g. 10s" >&2; exit 2; }
+duration_ok "$WARMUP" || { echo "run.sh: --warmup $WARMUP: expected e.g. 2s or 0" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[0-9]+$ && "$CONNECTIONS" -ge 1 ]] || { echo "run.sh: --connections: expected a number" >&2; exit 2; }
+[[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le "$CONNECTIONS" ]] || {
+    echo "run.sh: --threads: expected 1..connections" >&2; exit 2; }
+
+log() { printf '[run.sh] %s\n' "$*" >&2; }
+
+want() { [[ ",$TARGETS," == *",$1,"* ]]; }
+
+# ---- tools ----
+find_tool() { # name, fallback path
+    command -v "$1" 2>/dev/null || { [ -x "$2" ] && echo "$2"; } || true
+}
+WRK=$(find_tool wrk /usr/bin/wrk)
+NGINX=$(find_tool nginx /usr/sbin/nginx)
+VARNISHD=$(find_tool varnishd /usr/sbin/varnishd)
+CURL=$(find_tool curl /usr/bin/curl)
+ORIGIN_BIN="$BUILD/tessera-origin"
+TESSERA_BIN="$BUILD/tessera"
+
+if [ -z "$WRK" ]; then
+    echo "run.sh: wrk is not installed:  sudo apt-get install wrk" >&2
+    exit 1
+fi
+if [ ! -x "$ORIGIN_BIN" ]; then
+    echo "run.sh: $ORIGIN_BIN not found; build it first:" >&2
+    echo "  cmake -S . -B build && cmake --build build --target tessera-origin tessera" >&2
+    exit 1
+fi
+
+RUN=$(mktemp -d "${TMPDIR:-/tmp}/tessera-loadtest.XXXXXX")
+chmod 755 "$RUN"
+PIDS=()      # processes we started, stopped in reverse order
+PID_NAMES=()
+
+cleanup() {
+    local rc=$?
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        local pid=${PIDS[$i]}
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+    done
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        local pid=${PIDS[$i]} n
+        for n in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "${PID_NAMES[$i]} (pid $pid) ignored SIGTERM; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
+        log "logs and configs kept in $RUN"
+    else
+        rm -rf "$RUN"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+started() { PIDS+=("$1"); PID_NAMES+=("$2"); }
+
+# A free loopback port: bind port 0 and report what the kernel chose (python3
+# or node); without either, the first of 18080.. that refuses connections.
+free_port() {
+    local p
+    if command -v python3 >/dev/null 2>&1 &&
+        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) &&
+        [ -n "$p" ]; then
+        echo "$p"; return
+    fi
+    if command -v node >/dev/null 2>&1 &&
+        p=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null) &&
+        [ -n "$p" ]; then
+        echo "$p"; return
+    fi
+    for ((p = 18080 + RANDOM % 1000; p < 20000; p++)); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    return 1
+}
+
+# Waits until 127.0.0.1:$1 accepts connections, for at most $2 seconds, while
+# process $3 is alive.
+wait_port() {
+    local port=$1 secs=$2 pid=$3 i
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# The proxied body must be the origin's exact 2048 bytes before we time it.
+smoke_ok() {
+    local port=$1 got
+    [ -n "$CURL" ] || return 0
+    got=$("$CURL" -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 5 \
+        "http://127.0.0.1:$port/bench/2k" 2>/dev/null) || true
+    [ "$got" = "200 2048" ] && return 0
+    log "smoke test on port $port answered '${got:-nothing}', expected '200 2048'"
+    return 1
+}
+
+# ---- targets ----
+declare -A PORT=() STATUS=()
+ORDER=(origin tessera nginx varnish)
+
+start_origin() {
+    "$ORIGIN_BIN" -l 127.0.0.1:0 -w "$WORKERS" -q >"$RUN/origin.out" 2>"$RUN/origin.err" &
+    local pid=$! i line=""
+    started "$pid" origin
+    for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
+        line=$(grep -m1 '^origin listening on ' "$RUN/origin.out" 2>/dev/null || true)
+        [ -n "$line" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$line" ]; then
+        echo "run.sh: tessera-origin did not start:" >&2
+        cat "$RUN/origin.err" >&2
+        exit 1
+    fi
+    PORT[origin]=${line##*:}
+    ORIGIN_ADDR="127.0.0.1:${PORT[origin]}"
+    log "origin on $ORIGIN_ADDR"
+    smoke_ok "${PORT[origin]}" || { echo "run.sh: the origin does not serve /bench/2k" >&2; exit 1; }
+    STATUS[origin]=ok
+}
+
+start_tessera() {
+    if [ ! -x "$TESSERA_BIN" ]; then
+        STATUS[tessera]="skipped: $TESSERA_BIN not built"
+        return
+    fi
+    local port dir="$RUN/tessera"
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/tessera.lua" <<EOF
+workers = $WORKERS
+listen = { { addr = "127.0.0.1:$port" } }
+origins = { api = { servers = { "$ORIGIN_ADDR" }, connect_timeout = "1s", timeout = "5s", keepalive = 64 } }
+routes = { { path = "/*", origin = "api" } }
+log = { access = false }
+EOF
+    (cd "$ROOT" && exec "$TESSERA_BIN" -c "$dir/tessera.lua") >"$dir/stdout" 2>"$dir/stderr" &
+    local pid=$!
+    started "$pid" tessera
+    if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
+        if kill -0 "$pid" 2>/dev/null; then
+            STATUS[tessera]="skipped: not listening on $port after ${START_TIMEOUT_S}s (see $dir/stderr)"
+        else
+            local rc=0
+            wait "$pid" || rc=$?
+            STATUS[tessera]="skipped: exited with status $rc at start (see $dir/stderr)"
+        fi
+        log "tessera: ${STATUS[tessera]}"
+        tail -n 5 "$dir/stderr" >&2 || true
+        KEEP=1
+        return
+    fi
+    if ! smoke_ok "$port"; then
+        STATUS[tessera]="skipped: wrong answer to GET /bench/2k (see $dir/stderr)"
+        KEEP=1
+        return
+    fi
+    PORT[tessera]=$port
+    STATUS[tessera]=ok
+    log "tessera on 127.0.0.1:$port"
+}
+
+start_nginx() {
+    if [ -z "$NGINX" ]; then
+        STATUS[nginx]="skipped: not installed (sudo apt-get install nginx-light)"
+        echo "run.sh: nginx is not installed:  sudo apt-get install nginx-light" >&2
+        return
+    fi
+    local port dir="$RUN/nginx" user_directive=""
+    port=$(free_port)
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then user_directive="user root $(id -gn);"; fi
+    sed -e "s|@USER_DIRECTIVE@|$user_directive|" -e "s|@RUN_DIR@|$dir|g" \
+        -e "s|@PORT@|$port|g" -e "s|@ORIGIN@|$ORIGIN_ADDR|g" \
+        "$HERE/peers/nginx-proxy.conf" >"$dir/nginx.conf"
+    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout" 2>"$dir/stderr" &
+    local pid=$!
+    started "$pid" nginx
+    if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
+        STATUS[nginx]="skipped: did not start (see $dir/stderr, $dir/error.log)"
+        cat "$dir/stderr" >&2 || true
+        KEEP=1
+        return
+    fi
+    smoke_ok "$port" || { STATUS[nginx]="skipped: wrong answer to GET /bench/2k"; KEEP=1; return; }
+    PORT[nginx]=$port
+    STATUS[nginx]=ok
+    log "nginx on 127.0.0.1:$port"
+}
+
+start_varnish() {
+    if [ -z "$VARNISHD" ]; then
+        STATUS[varnish]="skipped: not installed (sudo apt-get install varnish)"
+        echo "run.sh: varnish is not installed:  sudo apt-get install varnish" >&2
+        return
+    fi
+    local port dir="$RUN/varnish"
+    port=$(free_port)
+    mkdir -p "$dir"
+    sed -e "s|@ORIGIN_HOST@|127.0.0.1|g" -e "s|@ORIGIN_PORT@|${PORT[origin]}|g" \
+        "$HERE/peers/varnish.vcl" >"$dir/varnish.vcl"
+    # -T none: no management CLI port; -F: stay in the foreground so we own it.
+    "$VARNISHD" -F -n "$dir/work" -a "127.0.0.1:$port" -f "$dir/varnish.vcl" \
+        -s malloc,256m -T none >"$dir/stdout" 2>"$dir/stderr" &
+    local pid=$!
+    started "$pid" varnish
+    # VCL compilation takes a moment; allow twice the usual start time.
+    if ! wait_port "$port" $((START_TIMEOUT_S * 2)) "$pid"; then
+        STATUS[varnish]="skipped: did not start (see $dir/stderr)"
+        tail -n 20 "$dir/stderr" >&2 || true
+        KEEP=1
+        return
+    fi
+    smoke_ok "$port" || { STATUS[varnish]="skipped: wrong answer to GET /bench/2k"; KEEP=1; return; }
+    PORT[varnish]=$port
+    STATUS[varnish]=ok
+    log "varnish on 127.0.0.1:$port"
+}
+
+# ---- measuring ----
+declare -A RPS=() P50=() P99=() ERRORS=()
+
+run_wrk() { # target
+    local t=$1 port=${PORT[$1]} out="$RUN/wrk-$1.txt" json
+    if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
+        "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:$port/bench/2k" \
+            >/dev/null 2>&1 || true
+    fi
+    log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
+    if ! WRK_TARGET=$t "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+        -s "$HERE/proxied-get.lua" "http://127.0.0.1:$port/bench/2k" >"$out" 2>&1; then
+        STATUS[$t]="failed: wrk exited non-zero (see $out)"
+        KEEP=1
+        return
+    fi
+    json=$(grep -m1 '^{"target"' "$out" || true)
+    if [ -z "$json" ]; then
+        STATUS[$t]="failed: no result line from wrk (see $out)"
+        KEEP=1
+        return
+    fi
+    field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$json"; }
+    RPS[$t]=$(field rps)
+    P50[$t]=$(field p50_ms)
+    P99[$t]=$(field p99_ms)
+    ERRORS[$t]=$(field errors)
+}
+
+ratio() { # a b -> a/b with 2 decimals, or n/a
+    if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+    else
+        echo "n/a"
+    fi
+}
+
+# ---- main ----
+start_origin
+want tessera && start_tessera
+want nginx && start_nginx
+want varnish && start_varnish
+
+for t in "${ORDER[@]}"; do
+    want "$t" || continue
+    [ "${STATUS[$t]:-}" = ok ] || continue
+    run_wrk "$t"
+done
+
+TABLE=$(
+    echo "| target | req/s | p50 ms | p99 ms | errors | vs nginx | vs varnish |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for t in "${ORDER[@]}"; do
+        want "$t" || continue
+        if [ -n "${RPS[$t]:-}" ]; then
+            printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$t" "${RPS[$t]}" "${P50[$t]}" \
+                "${P99[$t]}" "${ERRORS[$t]}" "$(ratio "${RPS[$t]}" "${RPS[nginx]:-}")" \
+                "$(ratio "${RPS[$t]}" "${RPS[varnish]:-}")"
+        else
+            printf '| %s | %s | | | | | |\n' "$t" "${STATUS[$t]:-not run}"
+        fi
+    done
+)
+SUMMARY="tessera/nginx = $(ratio "${RPS[tessera]:-}" "${RPS[nginx]:-}"), tessera/varnish = $(ratio "${RPS[tessera]:-}" "${RPS[varnish]:-}") (req/s ratios; above 1 means Tessera is faster)"
+
+echo
+echo "$TABLE"
+echo
+echo "$SUMMARY"
+
+if [ "$RECORD" = 1 ]; then
+    first_line() { "$@" 2>&1 | head -n 1 || true; }
+    MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    MEM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+    COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    {
+        echo
+        echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — GET /bench/2k, $CONNECTIONS connections, $DURATION"
+        echo
+        echo "- command: \`$COMMAND\`"
+        echo "- date: $(date -u)"
+        echo "- machine: $(nproc) CPUs, ${MODEL:-unknown CPU}, $MEM RAM, $(uname -sr)"
+        echo "- versions: ${NGINX:+$(first_line "$NGINX" -v)}; ${VARNISHD:+$(first_line "$VARNISHD" -V)}; $(first_line "$WRK" -v | sed 's/ Copyright.*//'); tessera commit $COMMIT"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
+        echo
+        echo "$TABLE"
+        echo
+        echo "$SUMMARY"
+    } >>"$HERE/RESULTS.md"
+    log "appended to loadtest/RESULTS.md"
+fi

@@ -1,0 +1,1963 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cfg: loads a configuration file (see cfg.h) in three steps.
+ *   1. Run: the file is a Lua chunk run in an empty sandbox (no library at all, not
+ *      even `error`), interpreted only, under an instruction budget and a memory cap.
+ *      Its globals are the configuration.
+ *   2. Walk: the globals are checked against the schema of cfg_schema.h and copied
+ *      into a struct cfg (every string and array is our own heap copy). The walk
+ *      collects every error instead of stopping at the first one.
+ *   3. Locate: only when there are errors, the source text is tokenized to find the
+ *      line where each key path was written (a best-effort "locator": exact for
+ *      declarative files, a parent's line or none when values are computed).
+ * The Lua state is closed before cfg_load returns: a generation holds no Lua value.
+ * Ownership: the generation owns everything it points to; it is freed by the last
+ * cfg_unref. Thread: cfg_load runs on any one thread; the result is read-only.
+ */
+#include "cfg.h"
+
+#include "cfg_schema.h"
+#include "route.h"
+#include "util.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <luajit.h>
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_FILE_SIZE (8u << 20)      /* a config file is a few KB: larger is a mistake */
+#define MAX_LUA_MEMORY ((size_t)64 << 20)
+#define MAX_LUA_STEPS 10000000ul      /* ~30ms of interpretation */
+#define HOOK_EVERY 1000               /* instructions between two budget checks */
+#define HOOK_EVERY_FALLBACK 10        /* the same without our allocator, see sandbox_new */
+#define PATH_CAP 512                  /* longest key path we render */
+#define NO_PATH ((size_t)-1)          /* the locator is inside an unnamed table */
+#define CHUNK_NAME "config"           /* Lua writes errors as "config:LINE: ..." */
+
+/* ---- schema ------------------------------------------------------------------- */
+
+enum key_type {
+    T_WORKERS, T_INT, T_UINT, T_DURATION, T_SIZE, T_ADDR, T_ADDR_LIST, T_PATH,
+    T_PATH_OR_OFF, T_LOG_FORMAT, T_LOG_LEVEL, T_ROUTE_PATH, T_ORIGIN_REF,
+    T_SECTION, T_LIST, T_MAP,
+};
+
+struct section;
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t off;       /* of the field in the section's struct */
+    size_t count_off; /* T_LIST, T_MAP, T_ADDR_LIST: of the size_t item count */
+    uint64_t min, max;
+    const char *def;  /* as written in a config file; NULL: required */
+    const char *unit;
+    const char *doc;
+    const struct section *sub; /* T_SECTION, T_LIST, T_MAP */
+};
+
+struct section {
+    const char *help_path; /* "", "listen[i]", "origins.NAME", "timeouts" */
+    const struct key *keys;
+    size_t nkeys;
+    size_t elem_size;      /* T_LIST/T_MAP items */
+    size_t name_off;       /* T_MAP items: of the char *name */
+    const char *example;   /* shown when the container itself is wrong */
+};
+
+/* KEY(...) dispatches on the TYPE column, so only containers paste n<field> and
+ * sec_<key>; BASE is the struct the current section's fields live in. */
+#define KEY(key, type, field, min, max, def, unit, doc)                                   \
+    KEY_##type(#key, key, field, min, max, def, unit, doc),
+#define KEY_LEAF(t, name, field, min, max, def, unit, doc)                                \
+    { name, t, offsetof(BASE, field), 0, min, max, def, unit, doc, NULL }
+#define KEY_WORKERS(name, key, ...) KEY_LEAF(T_WORKERS, name, __VA_ARGS__)
+#define KEY_INT(name, key, ...) KEY_LEAF(T_INT, name, __VA_ARGS__)
+#define KEY_UINT(name, key, ...) KEY_LEAF(T_UINT, name, __VA_ARGS__)
+#define KEY_DURATION(name, key, ...) KEY_LEAF(T_DURATION, name, __VA_ARGS__)
+#define KEY_SIZE(name, key, ...) KEY_LEAF(T_SIZE, name, __VA_ARGS__)
+#define KEY_ADDR(name, key, ...) KEY_LEAF(T_ADDR, name, __VA_ARGS__)
+#define KEY_PATH(name, key, ...) KEY_LEAF(T_PATH, name, __VA_ARGS__)
+#define KEY_PATH_OR_OFF(name, key, ...) KEY_LEAF(T_PATH_OR_OFF, name, __VA_ARGS__)
+#define KEY_LOG_FORMAT(name, key, ...) KEY_LEAF(T_LOG_FORMAT, name, __VA_ARGS__)
+#define KEY_LOG_LEVEL(name, key, ...) KEY_LEAF(T_LOG_LEVEL, name, __VA_ARGS__)
+#define KEY_ROUTE_PATH(name, key, ...) KEY_LEAF(T_ROUTE_PATH, name, __VA_ARGS__)
+#define KEY_ORIGIN_REF(name, key, ...) KEY_LEAF(T_ORIGIN_REF, name, __VA_ARGS__)
+#define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                         \
+    { name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def,  \
+      unit, doc, NULL }
+#define KEY_LIST(name, key, field, min, max, def, unit, doc)                              \
+    { name, T_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def,       \
+      unit, doc, &sec_##key }
+#define KEY_MAP(name, key, field, min, max, def, unit, doc)                               \
+    { name, T_MAP, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,  \
+      doc, &sec_##key }
+#define KEY_SECTION(name, key, field, min, max, def, unit, doc)                           \
+    { name, T_SECTION, 0, 0, min, max, def, unit, doc, &sec_##key }
+
+#define BASE struct cfg_listen
+static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
+#undef BASE
+#define BASE struct cfg_origin
+static const struct key origin_keys[] = {CFG_SCHEMA_ORIGINS(KEY)};
+#undef BASE
+#define BASE struct cfg_route
+static const struct key route_keys[] = {CFG_SCHEMA_ROUTES(KEY)};
+#undef BASE
+#define BASE struct cfg
+static const struct key timeout_keys[] = {CFG_SCHEMA_TIMEOUTS(KEY)};
+static const struct key limit_keys[] = {CFG_SCHEMA_LIMITS(KEY)};
+static const struct key log_keys[] = {CFG_SCHEMA_LOG(KEY)};
+#undef BASE
+
+static const struct section sec_listen = {
+    "listen[i]", listen_keys, ARRAY_SIZE(listen_keys), sizeof(struct cfg_listen), 0,
+    "{ { addr = \"0.0.0.0:8080\" } }"};
+static const struct section sec_origins = {
+    "origins.NAME", origin_keys, ARRAY_SIZE(origin_keys), sizeof(struct cfg_origin),
+    offsetof(struct cfg_origin, name), "{ api = { servers = { \"127.0.0.1:9000\" } } }"};
+static const struct section sec_routes = {
+    "routes[i]", route_keys, ARRAY_SIZE(route_keys), sizeof(struct cfg_route), 0,
+    "{ { path = \"/*\", origin = \"api\" } }"};
+static const struct section sec_timeouts = {
+    "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
+static const struct section sec_limits = {
+    "limits", limit_keys, ARRAY_SIZE(limit_keys), 0, 0, "{ header_size = \"16KB\" }"};
+static const struct section sec_log = {
+    "log", log_keys, ARRAY_SIZE(log_keys), 0, 0, "{ access = \"-\" }"};
+
+#define BASE struct cfg
+static const struct key top_keys[] = {CFG_SCHEMA_TOP(KEY)};
+#undef BASE
+static const struct section sec_top = {"", top_keys, ARRAY_SIZE(top_keys), 0, 0, NULL};
+
+static const char *const log_formats[] = {"combined", "json"};      /* enum cfg_log_format */
+static const char *const log_levels[] = {"error", "warn", "info", "debug"}; /* cfg_log_level */
+
+/* ---- parsers ------------------------------------------------------------------ */
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* Reads a run of decimal digits; fails on none or on overflow. */
+static int parse_digits(const char **sp, uint64_t *out)
+{
+    const char *s = *sp;
+    uint64_t v = 0;
+    if (!is_digit(*s))
+        return -1;
+    for (; is_digit(*s); s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *sp = s;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"d", CFG__MS_D}, {"h", CFG__MS_H}, {"ms", 1}, {"m", 60 * CFG__MS_S},
+                 {"s", CFG__MS_S}};
+    /* rank: d=4 h=3 m=2 s=1 ms=0; components must strictly decrease ("1h30m"). */
+    static const int rank[] = {4, 3, 0, 2, 1};
+    if (s == NULL || *s == '\0')
+        return -1;
+    uint64_t total = 0;
+    int last = 5;
+    while (*s != '\0') {
+        uint64_t v;
+        if (parse_digits(&s, &v) < 0)
+            return -1;
+        size_t u;
+        for (u = 0; u < ARRAY_SIZE(units); u++) {
+            size_t n = strlen(units[u].unit);
+            /* "m" must not swallow the m of "ms", hence "ms" is tried before "m" */
+            if (strncmp(s, units[u].unit, n) == 0)
+                break;
+        }
+        if (u == ARRAY_SIZE(units) || rank[u] >= last)
+            return -1;
+        last = rank[u];
+        s += strlen(units[u].unit);
+        if (v > (UINT64_MAX - total) / units[u].ms)
+            return -1;
+        total += v * units[u].ms;
+    }
+    *ms = total;
+    return 0;
+}
+
+int cfg_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KB", CFG__KB}, {"MB", CFG__MB},
+                 {"GB", CFG__MB * 1024}, {"TB", CFG__TB}};
+    uint64_t v;
+    if (s == NULL || parse_digits(&s, &v) < 0)
+        return -1;
+    for (size_t u = 0; u < ARRAY_SIZE(units); u++) {
+        if (strcasecmp(s, units[u].unit) != 0)
+            continue;
+        if (v > UINT64_MAX / units[u].mult)
+            return -1;
+        *bytes = v * units[u].mult;
+        return 0;
+    }
+    return -1;
+}
+
+/* cfg_parse_addr with the reason for a failure. On success out->text is a heap copy
+ * of s (the caller frees it). */
+static int parse_addr(const char *s, struct cfg_addr *out, const char **why)
+{
+    char host[64];
+    const char *port;
+    memset(out, 0, sizeof(*out));
+    *why = NULL;
+    if (s == NULL)
+        return -1;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || (size_t)(close - s - 1) >= sizeof(host)) {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        if (close[1] != ':') {
+            *why = "missing \":port\"";
+            return -1;
+        }
+        port = close + 2;
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->sa;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+        sin6->sin6_family = AF_INET6;
+        out->sa_len = sizeof(*sin6);
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL) {
+            *why = "missing \":port\"";
+            return -1;
+        }
+        if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
+            *why = "IPv6 addresses need brackets, as in \"[::1]:8080\"";
+            return -1;
+        }
+        size_t hlen = (size_t)(colon - s);
+        if (hlen == 0 || hlen >= sizeof(host)) {
+            *why = "missing host: use \"*\" for all addresses";
+            return -1;
+        }
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
+        port = colon + 1;
+        struct sockaddr_in *sin = (struct sockaddr_in *)&out->sa;
+        const char *ip = host;
+        if (strcmp(host, "*") == 0)
+            ip = "0.0.0.0";
+        else if (strcmp(host, "localhost") == 0)
+            ip = "127.0.0.1";
+        if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1) {
+            *why = "the host must be a numeric IP address, \"localhost\" or \"*\": "
+                   "no DNS at load time";
+            return -1;
+        }
+        sin->sin_family = AF_INET;
+        out->sa_len = sizeof(*sin);
+    }
+    uint64_t p;
+    const char *e = port;
+    if (parse_digits(&e, &p) < 0 || *e != '\0' || p > 65535 || e - port > 5) {
+        *why = "the port must be a number from 0 to 65535";
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    if (out->sa.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&out->sa)->sin6_port = htons((uint16_t)p);
+    else
+        ((struct sockaddr_in *)&out->sa)->sin_port = htons((uint16_t)p);
+    out->text = xstrdup(s);
+    return 0;
+}
+
+int cfg_parse_addr(const char *s, struct cfg_addr *out)
+{
+    const char *why;
+    return parse_addr(s, out, &why);
+}
+
+static uint16_t addr_port(const struct cfg_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+static bool addr_is_wildcard(const struct cfg_addr *a)
+{
+    if (a->sa.ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+    return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/* ---- small text helpers ------------------------------------------------------- */
+
+/* Levenshtein distance, capped: strings longer than 64 bytes count as far apart. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[65];
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest of `names` within distance 2 of `s`, or NULL. */
+static const char *suggest(const char *s, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = 3;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(s, names[i]);
+        if (d < bestd && d < strlen(names[i])) {
+            bestd = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+/* Writes s[0..n) quoted for a one-line message: escapes, and cut at 60 bytes. */
+static void quote(char *buf, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    assert(cap >= 16);
+    buf[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (o + 8 >= cap || i == 60) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (ch == '"' || ch == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(buf + o, cap - o, "\\%u", ch);
+        } else {
+            buf[o++] = (char)ch;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+static bool is_ident(const char *s, size_t n)
+{
+    if (n == 0 || is_digit(s[0]))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!(is_digit(ch) || ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')))
+            return false;
+    }
+    return true;
+}
+
+/* Key paths, shared by the walk and the locator so that both spell a path the same
+ * way: `name`, `.name`, `[3]` or `["odd key"]`. They return the new length; a path
+ * that would not fit is cut, which only costs its line number. */
+static size_t path_add_key(char *buf, size_t len, const char *k, size_t klen)
+{
+    char tmp[PATH_CAP];
+    int n;
+    if (is_ident(k, klen)) {
+        n = snprintf(buf + len, PATH_CAP - len, "%s%.*s", len ? "." : "", (int)klen, k);
+    } else {
+        quote(tmp, sizeof(tmp), k, klen);
+        n = snprintf(buf + len, PATH_CAP - len, "[%s]", tmp);
+    }
+    if (n < 0 || (size_t)n >= PATH_CAP - len) {
+        buf[len] = '\0';
+        return len;
+    }
+    return len + (size_t)n;
+}
+
+static size_t path_add_index(char *buf, size_t len, size_t i)
+{
+    int n = snprintf(buf + len, PATH_CAP - len, "[%zu]", i);
+    if (n < 0 || (size_t)n >= PATH_CAP - len) {
+        buf[len] = '\0';
+        return len;
+    }
+    return len + (size_t)n;
+}
+
+/* Length of the parent of a path ("routes[2].cache" for "routes[2].cache.ttl"); 0 for
+ * a top-level key. */
+static size_t path_parent(const char *p, size_t len)
+{
+    size_t i = 0, last = 0;
+    while (i < len) {
+        if (p[i] == '.') {
+            last = i++;
+        } else if (p[i] == '[') {
+            last = i++;
+            if (i < len && p[i] == '"') {
+                for (i++; i < len && p[i] != '"'; i++)
+                    if (p[i] == '\\')
+                        i++;
+            }
+            while (i < len && p[i] != ']')
+                i++;
+            i++;
+        } else {
+            i++;
+        }
+    }
+    return last;
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+struct cfg_error {
+    char *path;     /* key path, or NULL for a Lua error */
+    char *msg;
+    unsigned line;  /* 0: unknown */
+    size_t seq;     /* keeps the sort stable */
+};
+
+struct loader {
+    const char *file;
+    const char *src;
+    size_t srclen;
+    lua_State *L;
+    struct cfg *c;
+    char path[PATH_CAP];
+    size_t plen;
+    bool origins_ok;   /* origin names are known: routes may be checked against them */
+    struct cfg_error *errs;
+    size_t nerrs, caperrs;
+};
+
+static void add_error(struct loader *ld, const char *path, unsigned line, const char *fmt,
+                      va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (ld->nerrs == ld->caperrs) {
+        ld->caperrs = ld->caperrs ? 2 * ld->caperrs : 16;
+        ld->errs = xrealloc(ld->errs, ld->caperrs * sizeof(*ld->errs));
+    }
+    struct cfg_error *e = &ld->errs[ld->nerrs];
+    e->path = path ? xstrdup(path) : NULL;
+    e->msg = xstrdup(msg);
+    e->line = line;
+    e->seq = ld->nerrs++;
+}
+
+/* An error about the key at the current path. */
+__attribute__((format(printf, 2, 3))) static void fail(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_error(ld, ld->path, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* An error not tied to a key (file, Lua): line may be 0. */
+__attribute__((format(printf, 3, 4))) static void fail_file(struct loader *ld, unsigned line,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_error(ld, NULL, line, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Lua values --------------------------------------------------------------- */
+
+/* The string at idx, or NULL when it is not a string or holds a NUL byte (which C
+ * would silently cut). Never converts numbers: that would upset lua_next. */
+static const char *get_str(lua_State *L, int idx)
+{
+    size_t n;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return NULL;
+    const char *s = lua_tolstring(L, idx, &n);
+    return strlen(s) == n ? s : NULL;
+}
+
+/* An integral number at idx within [min, max]. */
+static bool get_uint(lua_State *L, int idx, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return false;
+    double d = lua_tonumber(L, idx);
+    if (!(d >= (double)min && d <= (double)max && d < 18446744073709551616.0))
+        return false;
+    uint64_t v = (uint64_t)d;
+    if ((double)v != d)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* "got ..." text for the value at idx. */
+static void describe(lua_State *L, int idx, char *buf, size_t cap)
+{
+    size_t n;
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        snprintf(buf, cap, "nothing");
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(buf, cap, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+            snprintf(buf, cap, "%lld", (long long)d);
+        else
+            snprintf(buf, cap, "%.14g", d);
+        break;
+    }
+    case LUA_TSTRING: {
+        const char *s = lua_tolstring(L, idx, &n);
+        quote(buf, cap, s, n);
+        break;
+    }
+    case LUA_TTABLE:
+        snprintf(buf, cap, "a table");
+        break;
+    default:
+        snprintf(buf, cap, "a %s", lua_typename(L, lua_type(L, idx)));
+        break;
+    }
+}
+
+/* `expected <what>, got <value at idx> (<why>)` against the current path; why may
+ * be NULL. */
+__attribute__((format(printf, 4, 5))) static void expected(struct loader *ld, int idx,
+                                                          const char *why, const char *fmt,
+                                                          ...)
+{
+    char what[512], got[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    describe(ld->L, idx, got, sizeof(got));
+    if (why != NULL)
+        fail(ld, "expected %s, got %s (%s)", what, got, why);
+    else
+        fail(ld, "expected %s, got %s", what, got);
+}
+
+/* Writes a duration or size bound compactly: 3600000 ms is "1h", 1048576 B "1MB". */
+static void fmt_duration(char *buf, size_t cap, uint64_t ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"d", CFG__MS_D}, {"h", CFG__MS_H}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (ms != 0 && ms % units[i].ms == 0) {
+            snprintf(buf, cap, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%llums", (unsigned long long)ms);
+}
+
+static void fmt_size(char *buf, size_t cap, uint64_t b)
+{
+    static const char *const units[] = {"TB", "GB", "MB", "KB"};
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        uint64_t m = CFG__TB >> (10 * i);
+        if (b != 0 && b % m == 0) {
+            snprintf(buf, cap, "%llu%s", (unsigned long long)(b / m), units[i]);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%lluB", (unsigned long long)b);
+}
+
+static unsigned online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > 256 ? 256u : (unsigned)n;
+}
+
+/* ---- the walk ----------------------------------------------------------------- */
+
+static void load_table(struct loader *ld, const struct section *sec, char *base, int idx);
+
+static size_t push_key(struct loader *ld, const char *k, size_t klen)
+{
+    size_t old = ld->plen;
+    ld->plen = path_add_key(ld->path, ld->plen, k, klen);
+    return old;
+}
+
+static size_t push_index(struct loader *ld, size_t i)
+{
+    size_t old = ld->plen;
+    ld->plen = path_add_index(ld->path, ld->plen, i);
+    return old;
+}
+
+static void pop_path(struct loader *ld, size_t old)
+{
+    ld->plen = old;
+    ld->path[old] = '\0';
+}
+
+/* Checks that the table at idx is a plain array, reporting keys that are not 1..n.
+ * Returns n. */
+static size_t array_len(struct loader *ld, int idx)
+{
+    lua_State *L = ld->L;
+    size_t n = lua_objlen(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        uint64_t i;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t klen;
+            const char *k = lua_tolstring(L, -2, &klen);
+            size_t old = push_key(ld, k, klen);
+            fail(ld, "unexpected key in an array (expected a list like { a, b })");
+            pop_path(ld, old);
+        } else if (!get_uint(L, -2, 1, n, &i)) {
+            char got[128];
+            describe(L, -2, got, sizeof(got));
+            fail(ld, "array index %s is out of sequence (expected a list like { a, b })", got);
+        }
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+static void load_enum(struct loader *ld, int idx, int *out, const char *const *names, size_t n)
+{
+    const char *s = get_str(ld->L, idx);
+    char list[256];
+    size_t o = 0;
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (int)i;
+            return;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s\"%s\"", i ? ", " : "", names[i]);
+    const char *hint = s ? suggest(s, names, n) : NULL;
+    char why[96];
+    if (hint != NULL)
+        snprintf(why, sizeof(why), "did you mean \"%s\"?", hint);
+    expected(ld, idx, hint ? why : NULL, "one of %s", list);
+}
+
+static void load_addr(struct loader *ld, int idx, struct cfg_addr *a, bool listen)
+{
+    const char *why = NULL;
+    const char *s = get_str(ld->L, idx);
+    const char *example = listen ? "\"127.0.0.1:8080\" or \"[::1]:8080\""
+                                 : "\"127.0.0.1:9000\" or \"[::1]:9000\"";
+    if (s == NULL || parse_addr(s, a, &why) < 0) {
+        expected(ld, idx, why, "an address like %s", example);
+        return;
+    }
+    if (!listen && (addr_port(a) == 0 || addr_is_wildcard(a))) {
+        expected(ld, idx,
+                 addr_port(a) == 0 ? "port 0 is only allowed in listen"
+                                   : "the wildcard address is only allowed in listen",
+                 "an address like %s", example);
+        free(a->text);
+        memset(a, 0, sizeof(*a));
+    }
+}
+
+static void load_origin_ref(struct loader *ld, int idx, const struct cfg_origin **out)
+{
+    const struct cfg *c = ld->c;
+    const char *s = get_str(ld->L, idx);
+    if (s == NULL) {
+        expected(ld, idx, NULL, "the name of an origin");
+        return;
+    }
+    *out = cfg_origin_find(c, s);
+    if (*out != NULL || !ld->origins_ok)
+        return; /* when origins itself is broken that error is enough */
+    const char *best = NULL;
+    size_t bestd = 3;
+    for (size_t i = 0; i < c->norigins; i++) {
+        size_t d = edit_distance(s, c->origins[i].name);
+        if (d < bestd && d < strlen(c->origins[i].name)) {
+            bestd = d;
+            best = c->origins[i].name;
+        }
+    }
+    char q[128];
+    quote(q, sizeof(q), s, strlen(s));
+    if (best != NULL)
+        fail(ld, "no origin named %s (did you mean \"%s\"?)", q, best);
+    else if (c->norigins == 0)
+        fail(ld, "no origin named %s (origins is empty)", q);
+    else
+        fail(ld, "no origin named %s", q);
+}
+
+static void load_list(struct loader *ld, const struct key *k, char *base, int idx)
+{
+    lua_State *L = ld->L;
+    const struct section *sub = k->sub;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        expected(ld, idx, NULL, "an array of tables like %s", sub->example);
+        return;
+    }
+    size_t n = array_len(ld, idx);
+    if (n < k->min) {
+        expected(ld, idx, NULL, "at least %llu item%s like %s", (unsigned long long)k->min,
+                 k->min == 1 ? "" : "s", sub->example);
+        return;
+    }
+    if (n > k->max) {
+        fail(ld, "expected at most %llu items, got %zu", (unsigned long long)k->max, n);
+        return;
+    }
+    /* Linked into the generation before it is filled, so a failure anywhere below
+     * leaves nothing unreachable. */
+    char *items = n ? xcalloc(n, sub->elem_size) : NULL;
+    *(void **)(base + k->off) = items;
+    *(size_t *)(base + k->count_off) = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t old = push_index(ld, i + 1);
+        lua_rawgeti(L, idx, (int)(i + 1));
+        if (lua_type(L, -1) == LUA_TTABLE)
+            load_table(ld, sub, items + i * sub->elem_size, lua_gettop(L));
+        else
+            expected(ld, -1, NULL, "a table like %.*s", (int)strlen(sub->example) - 4,
+                     sub->example + 2);
+        lua_pop(L, 1);
+        pop_path(ld, old);
+    }
+}
+
+static bool is_origin_name(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (!(is_ident(s, 1) || is_digit(*s) || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void load_map(struct loader *ld, const struct key *k, char *base, int idx)
+{
+    lua_State *L = ld->L;
+    const struct section *sub = k->sub;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        expected(ld, idx, NULL, "a table of named tables like %s", sub->example);
+        return;
+    }
+    /* Items are kept sorted by name: stable order, and cfg_origin_find bisects. */
+    size_t n = 0, cap = 8;
+    const char **names = xmalloc(cap * sizeof(*names));
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const char *name = get_str(L, -2);
+        uint64_t ix;
+        if (name != NULL && !is_origin_name(name)) {
+            size_t old = push_key(ld, name, strlen(name));
+            fail(ld, "bad name: use letters, digits, '_', '-' and '.'");
+            pop_path(ld, old);
+        } else if (name == NULL) {
+            char got[128];
+            size_t old = ld->plen;
+            if (get_uint(L, -2, 1, UINT32_MAX, &ix))
+                push_index(ld, (size_t)ix);
+            describe(L, -2, got, sizeof(got));
+            fail(ld, "expected NAME = { ... } entries like %s, got an item with the key %s",
+                 sub->example, got);
+            pop_path(ld, old);
+        } else {
+            if (n == cap)
+                names = xrealloc(names, (cap *= 2) * sizeof(*names));
+            names[n++] = name; /* anchored by the table, which outlives this call */
+        }
+        lua_pop(L, 1);
+    }
+    if (n > k->max) {
+        fail(ld, "expected at most %llu entries, got %zu", (unsigned long long)k->max, n);
+        free(names);
+        return;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    char *items = n ? xcalloc(n, sub->elem_size) : NULL;
+    *(void **)(base + k->off) = items;
+    *(size_t *)(base + k->count_off) = n;
+    for (size_t i = 0; i < n; i++)
+        *(char **)(items + i * sub->elem_size + sub->name_off) = xstrdup(names[i]);
+    for (size_t i = 0; i < n; i++) {
+        size_t old = push_key(ld, names[i], strlen(names[i]));
+        lua_pushstring(L, names[i]);
+        lua_rawget(L, idx);
+        if (lua_type(L, -1) == LUA_TTABLE)
+            load_table(ld, sub, items + i * sub->elem_size, lua_gettop(L));
+        else
+            expected(ld, -1, NULL, "a table like { servers = { \"127.0.0.1:9000\" } }");
+        lua_pop(L, 1);
+        pop_path(ld, old);
+    }
+    free(names);
+}
+
+/* Checks and stores the value at idx (absolute) for key k of the struct at base. */
+static void load_value(struct loader *ld, const struct key *k, char *base, int idx)
+{
+    lua_State *L = ld->L;
+    char *field = base + k->off;
+    const char *s;
+    uint64_t v;
+    char lo[32], hi[32];
+
+    switch (k->type) {
+    case T_WORKERS:
+        s = get_str(L, idx);
+        if (s != NULL && strcmp(s, "auto") == 0)
+            *(unsigned *)field = online_cpus();
+        else if (get_uint(L, idx, k->min, k->max, &v))
+            *(unsigned *)field = (unsigned)v;
+        else
+            expected(ld, idx, NULL, "\"auto\" or an integer from %llu to %llu",
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+        break;
+    case T_INT:
+    case T_UINT:
+        if (!get_uint(L, idx, k->min, k->max, &v)) {
+            expected(ld, idx, NULL, "an integer from %llu to %llu", (unsigned long long)k->min,
+                     (unsigned long long)k->max);
+        } else if (k->type == T_INT) {
+            *(int *)field = (int)v;
+        } else {
+            *(unsigned *)field = (unsigned)v;
+        }
+        break;
+    case T_DURATION:
+        s = get_str(L, idx);
+        if (s == NULL || cfg_parse_duration(s, &v) < 0) {
+            expected(ld, idx, NULL, "a duration like \"30s\" (units ms, s, m, h, d)");
+        } else if (v < k->min || v > k->max) {
+            fmt_duration(lo, sizeof(lo), k->min);
+            fmt_duration(hi, sizeof(hi), k->max);
+            expected(ld, idx, NULL, "a duration from \"%s\" to \"%s\"", lo, hi);
+        } else {
+            *(uint64_t *)field = v;
+        }
+        break;
+    case T_SIZE:
+        s = get_str(L, idx);
+        if (s != NULL ? cfg_parse_size(s, &v) < 0 : !get_uint(L, idx, 0, UINT64_MAX, &v)) {
+            expected(ld, idx, NULL, "a size like \"16KB\" (units B, KB, MB, GB, TB) or a number "
+                              "of bytes");
+        } else if (v < k->min || v > k->max) {
+            fmt_size(lo, sizeof(lo), k->min);
+            fmt_size(hi, sizeof(hi), k->max);
+            expected(ld, idx, NULL, "a size from \"%s\" to \"%s\"", lo, hi);
+        } else {
+            *(uint64_t *)field = v;
+        }
+        break;
+    case T_ADDR:
+        load_addr(ld, idx, (struct cfg_addr *)field, true);
+        break;
+    case T_ADDR_LIST: {
+        if (lua_type(L, idx) != LUA_TTABLE) {
+            expected(ld, idx, NULL, "an array of addresses like { \"127.0.0.1:9000\" }");
+            break;
+        }
+        size_t n = array_len(ld, idx);
+        if (n < k->min || n > k->max) {
+            fail(ld, "expected %llu to %llu addresses like { \"127.0.0.1:9000\" }, got %zu",
+                 (unsigned long long)k->min, (unsigned long long)k->max, n);
+            break;
+        }
+        struct cfg_addr *a = xcalloc(n, sizeof(*a));
+        *(struct cfg_addr **)field = a;
+        *(size_t *)(base + k->count_off) = n;
+        for (size_t i = 0; i < n; i++) {
+            size_t old = push_index(ld, i + 1);
+            lua_rawgeti(L, idx, (int)(i + 1));
+            load_addr(ld, lua_gettop(L), &a[i], false);
+            lua_pop(L, 1);
+            pop_path(ld, old);
+        }
+        break;
+    }
+    case T_PATH:
+    case T_PATH_OR_OFF:
+        s = get_str(L, idx);
+        if (k->type == T_PATH_OR_OFF && lua_type(L, idx) == LUA_TBOOLEAN &&
+            !lua_toboolean(L, idx))
+            *(char **)field = NULL;
+        else if (s != NULL && *s != '\0')
+            *(char **)field = xstrdup(s);
+        else if (k->type == T_PATH_OR_OFF)
+            expected(ld, idx, NULL, "a file path, \"-\" for stdout, or false for none");
+        else
+            expected(ld, idx, NULL, "a file path, or \"-\" for stderr");
+        break;
+    case T_LOG_FORMAT:
+        load_enum(ld, idx, (int *)field, log_formats, ARRAY_SIZE(log_formats));
+        break;
+    case T_LOG_LEVEL:
+        load_enum(ld, idx, (int *)field, log_levels, ARRAY_SIZE(log_levels));
+        break;
+    case T_ROUTE_PATH: {
+        /* The only ROUTE_PATH key is routes[i].path: base is the route. */
+        struct cfg_route *r = (struct cfg_route *)base;
+        const char *why = NULL;
+        s = get_str(L, idx);
+        if (s == NULL) {
+            expected(ld, idx, NULL, "a path pattern like \"/api/*\"");
+        } else if (route_compile(s, r, &why) < 0) {
+            expected(ld, idx, why, "a path pattern like \"/api/*\" or \"/product/:id\"");
+        } else {
+            r->path = xstrdup(s);
+        }
+        break;
+    }
+    case T_ORIGIN_REF:
+        load_origin_ref(ld, idx, (const struct cfg_origin **)field);
+        break;
+    case T_SECTION:
+        if (lua_type(L, idx) == LUA_TTABLE)
+            load_table(ld, k->sub, base, idx);
+        else
+            expected(ld, idx, NULL, "a table like %s", k->sub->example);
+        break;
+    case T_LIST:
+        load_list(ld, k, base, idx);
+        break;
+    case T_MAP:
+        load_map(ld, k, base, idx);
+        if (lua_type(L, idx) == LUA_TTABLE)
+            ld->origins_ok = true;
+        break;
+    }
+}
+
+/* Pushes a key's default, as the file would have written it. */
+static void push_default(lua_State *L, const struct key *k)
+{
+    switch (k->type) {
+    case T_INT:
+    case T_UINT:
+        lua_pushnumber(L, strtod(k->def, NULL));
+        break;
+    case T_PATH_OR_OFF:
+        if (strcmp(k->def, "false") == 0)
+            lua_pushboolean(L, 0);
+        else
+            lua_pushstring(L, k->def);
+        break;
+    case T_SECTION:
+    case T_LIST:
+    case T_MAP:
+        lua_newtable(L);
+        break;
+    default:
+        lua_pushstring(L, k->def);
+        break;
+    }
+}
+
+static const char *container_what(const struct key *k)
+{
+    switch (k->type) {
+    case T_LIST:
+        return "an array of tables like ";
+    case T_MAP:
+    case T_SECTION:
+        return "a table like ";
+    default:
+        return NULL;
+    }
+}
+
+static void check_unknown_keys(struct loader *ld, const struct section *sec, int idx)
+{
+    lua_State *L = ld->L;
+    const char *names[32];
+    assert(sec->nkeys <= ARRAY_SIZE(names));
+    for (size_t i = 0; i < sec->nkeys; i++)
+        names[i] = sec->keys[i].name;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        const char *k = get_str(L, -2);
+        size_t i = 0;
+        if (k != NULL) {
+            for (i = 0; i < sec->nkeys; i++)
+                if (strcmp(k, names[i]) == 0)
+                    break;
+        }
+        if (k == NULL || i == sec->nkeys) {
+            size_t old = ld->plen;
+            uint64_t ix;
+            if (k != NULL)
+                ld->plen = path_add_key(ld->path, ld->plen, k, strlen(k));
+            else if (get_uint(L, -2, 1, UINT32_MAX, &ix))
+                ld->plen = path_add_index(ld->path, ld->plen, (size_t)ix);
+            const char *hint = k ? suggest(k, names, sec->nkeys) : NULL;
+            if (hint != NULL) {
+                fail(ld, "unknown key (did you mean \"%s\"?)", hint);
+            } else if (k == NULL) {
+                char got[128];
+                describe(L, -2, got, sizeof(got));
+                fail(ld, "unexpected item with key %s (expected name = value fields)", got);
+            } else if (sec == &sec_top) {
+                fail(ld, "unknown key (helper variables must be declared local)");
+            } else {
+                fail(ld, "unknown key");
+            }
+            pop_path(ld, old);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Loads every key of `sec` from the table at idx into base, applying defaults, then
+ * reports the keys the schema does not know. */
+static void load_table(struct loader *ld, const struct section *sec, char *base, int idx)
+{
+    lua_State *L = ld->L;
+    lua_checkstack(L, 8);
+    for (size_t i = 0; i < sec->nkeys; i++) {
+        const struct key *k = &sec->keys[i];
+        size_t old = push_key(ld, k->name, strlen(k->name));
+        lua_pushstring(L, k->name);
+        lua_rawget(L, idx);
+        if (!lua_isnil(L, -1)) {
+            load_value(ld, k, base, lua_gettop(L));
+        } else if (k->def != NULL) {
+            size_t before = ld->nerrs;
+            lua_pop(L, 1);
+            push_default(L, k);
+            load_value(ld, k, base, lua_gettop(L));
+            assert(ld->nerrs == before); /* a default that fails its own check */
+            (void)before;
+        } else if (container_what(k) != NULL) {
+            fail(ld, "required key is missing (expected %s%s)", container_what(k),
+                 k->sub->example);
+        } else {
+            fail(ld, "required key is missing");
+        }
+        lua_pop(L, 1);
+        pop_path(ld, old);
+    }
+    check_unknown_keys(ld, sec, idx);
+}
+
+/* Checks that involve more than one key. */
+static void cross_checks(struct loader *ld)
+{
+    struct cfg *c = ld->c;
+    /* 0 is below both minimums: it means the key had its own error already */
+    if (c->limits.header_size != 0 && c->limits.uri_size > c->limits.header_size) {
+        char a[32], b[32];
+        fmt_size(a, sizeof(a), c->limits.uri_size);
+        fmt_size(b, sizeof(b), c->limits.header_size);
+        size_t old = push_key(ld, "limits", 6);
+        push_key(ld, "uri_size", 8);
+        fail(ld, "expected at most limits.header_size (\"%s\"), got \"%s\"", b, a);
+        pop_path(ld, old);
+    }
+    for (size_t i = 0; i < c->nlisten; i++) {
+        const struct cfg_addr *a = &c->listen[i].addr;
+        if (a->text == NULL || addr_port(a) == 0)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct cfg_addr *b = &c->listen[j].addr;
+            if (b->text != NULL && a->sa_len == b->sa_len && memcmp(&a->sa, &b->sa, a->sa_len) == 0) {
+                size_t old = push_key(ld, "listen", 6);
+                push_index(ld, i + 1);
+                push_key(ld, "addr", 4);
+                fail(ld, "\"%s\" is already used by listen[%zu]", a->text, j + 1);
+                pop_path(ld, old);
+                break;
+            }
+        }
+    }
+}
+
+/* lua_cpcall body: any Lua error inside (there should be none: the memory cap is
+ * lifted before) unwinds to cfg_load, and everything allocated so far is already
+ * linked into the generation or the loader. */
+static int walk(lua_State *L)
+{
+    struct loader *ld = lua_touserdata(L, 1);
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    load_table(ld, &sec_top, (char *)ld->c, lua_gettop(L));
+    cross_checks(ld);
+    return 0;
+}
+
+/* ---- the sandbox -------------------------------------------------------------- */
+
+struct sandbox {
+    size_t used, limit;
+    unsigned long steps;
+    int every;       /* instructions between two calls of the count hook */
+    bool own_alloc;  /* false: luaL_newstate's allocator, memory checked in the hook */
+    bool over_memory, over_steps;
+};
+
+static const char sandbox_key = 0; /* its address keys the sandbox in the registry */
+
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct sandbox *sb = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && nsize - osize > sb->limit - sb->used) {
+        sb->over_memory = true;
+        return NULL; /* Lua raises "not enough memory" (LUA_ERRMEM) */
+    }
+    void *p = realloc(ptr, nsize);
+    if (p != NULL)
+        sb->used = sb->used - osize + nsize;
+    return p;
+}
+
+static void on_count(lua_State *L, lua_Debug *ar)
+{
+    lua_pushlightuserdata(L, (void *)&sandbox_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    struct sandbox *sb = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    sb->steps += (unsigned long)sb->every;
+    if (!sb->own_alloc && (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 > sb->limit)
+        sb->over_memory = true;
+    else if (sb->steps >= MAX_LUA_STEPS)
+        sb->over_steps = true;
+    else
+        return;
+    lua_getinfo(L, "l", ar);
+    lua_pushfstring(L, CHUNK_NAME ":%d: %s", ar->currentline,
+                    sb->over_memory ? "uses too much memory"
+                                    : "still running after 10000000 Lua instructions "
+                                      "(an endless loop?)");
+    lua_error(L);
+}
+
+/* Creates the sandbox state. LuaJIT 2.1 in GC64 mode (Debian 12's libluajit2, and
+ * the default on x86_64 since 2.1) accepts lua_newstate with our allocator, which
+ * caps memory exactly. A non-GC64 x86_64 build refuses (it needs its own allocator
+ * for low addresses; it also prints a line on stderr): then we fall back to
+ * luaL_newstate and the count hook checks lua_gc(LUA_GCCOUNT) every few
+ * instructions instead. That is best effort: a string doubled in a loop can still
+ * reach LuaJIT's own 2GB string limit between two checks. */
+static lua_State *sandbox_new(struct sandbox *sb)
+{
+    memset(sb, 0, sizeof(*sb));
+    sb->limit = MAX_LUA_MEMORY;
+    sb->own_alloc = true;
+    sb->every = HOOK_EVERY;
+    lua_State *L = lua_newstate(sandbox_alloc, sb);
+    if (L == NULL) {
+        sb->own_alloc = false;
+        sb->every = HOOK_EVERY_FALLBACK;
+        L = luaL_newstate();
+        if (L == NULL)
+            return NULL;
+    }
+    /* The count hook does not run inside compiled traces: interpret only. A config
+     * file runs once, for a few microseconds; the JIT would buy nothing. */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_pushlightuserdata(L, (void *)&sandbox_key);
+    lua_pushlightuserdata(L, sb);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+    return L;
+}
+
+/* Reports a Lua error message. Lua writes "config:LINE: text" (CHUNK_NAME): we
+ * re-prefix it with the real path. We name the chunk "=config" rather than "@path"
+ * because Lua cuts chunk names to 60 bytes ("...long/path"), which would give an
+ * error line a file name that is not the one the user passed. */
+static void lua_failure(struct loader *ld, int status, const struct sandbox *sb)
+{
+    lua_State *L = ld->L;
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (status == LUA_ERRMEM || (sb->over_memory && !sb->own_alloc)) {
+        fail_file(ld, 0, "the configuration uses more than %zuMB of memory",
+                  MAX_LUA_MEMORY >> 20);
+        return;
+    }
+    if (msg == NULL) {
+        fail_file(ld, 0, "the configuration raised a non-string error");
+        return;
+    }
+    unsigned line = 0;
+    size_t pre = strlen(CHUNK_NAME);
+    if (strncmp(msg, CHUNK_NAME ":", pre + 1) == 0 && is_digit(msg[pre + 1])) {
+        const char *p = msg + pre + 1;
+        uint64_t v;
+        if (parse_digits(&p, &v) == 0 && *p == ':' && v < 1000000000) {
+            line = (unsigned)v;
+            msg = p + 1 + (p[1] == ' ');
+        }
+    }
+    char clean[1024];
+    size_t o = 0;
+    for (; *msg && o + 3 < sizeof(clean); msg++) {
+        /* one error, one line */
+        if (*msg == '\n') {
+            clean[o++] = '\\';
+            clean[o++] = 'n';
+        } else {
+            clean[o++] = (unsigned char)*msg < 0x20 ? ' ' : *msg;
+        }
+    }
+    clean[o] = '\0';
+    fail_file(ld, line, "%s", clean);
+}
+
+/* ---- the locator -------------------------------------------------------------- */
+
+enum tok_kind { TK_EOF, TK_NAME, TK_STRING, TK_NUMBER, TK_SYM };
+
+struct token {
+    enum tok_kind kind;
+    const char *s; /* for TK_STRING: the contents */
+    size_t len;
+    unsigned line;
+    bool plain;    /* TK_STRING: quoted, no escapes, so s..len is the value */
+};
+
+struct lexer {
+    const char *p, *end;
+    unsigned line;
+};
+
+struct loc {
+    char *path;
+    unsigned line;
+};
+
+struct locator {
+    struct lexer lx;
+    struct token tok;
+    char path[PATH_CAP];
+    struct loc *v;
+    size_t n, cap;
+    int nest;
+};
+
+/* p at '[': returns the level of a long bracket "[==[" or -1. */
+static int long_level(const char *p, const char *end)
+{
+    const char *q = p + 1;
+    while (q < end && *q == '=')
+        q++;
+    return q < end && *q == '[' ? (int)(q - p - 1) : -1;
+}
+
+/* Skips past the closing "]==]" of the given level; p after the opening bracket. */
+static void skip_long(struct lexer *lx, int level)
+{
+    while (lx->p < lx->end) {
+        char ch = *lx->p++;
+        if (ch == '\n') {
+            lx->line++;
+        } else if (ch == ']') {
+            const char *q = lx->p;
+            while (q < lx->end && *q == '=')
+                q++;
+            if (q < lx->end && *q == ']' && q - lx->p == level) {
+                lx->p = q + 1;
+                return;
+            }
+        }
+    }
+}
+
+static void lex(struct lexer *lx, struct token *t)
+{
+    for (;;) {
+        while (lx->p < lx->end && strchr(" \t\r\n\f\v", *lx->p) != NULL) {
+            if (*lx->p == '\n')
+                lx->line++;
+            lx->p++;
+        }
+        if (lx->end - lx->p >= 2 && lx->p[0] == '-' && lx->p[1] == '-') {
+            lx->p += 2;
+            int level = lx->p < lx->end && *lx->p == '[' ? long_level(lx->p, lx->end) : -1;
+            if (level >= 0) {
+                lx->p += level + 2;
+                skip_long(lx, level);
+            } else {
+                while (lx->p < lx->end && *lx->p != '\n')
+                    lx->p++;
+            }
+            continue;
+        }
+        break;
+    }
+    t->line = lx->line;
+    t->s = lx->p;
+    t->len = 0;
+    t->plain = false;
+    if (lx->p >= lx->end) {
+        t->kind = TK_EOF;
+        return;
+    }
+    char ch = *lx->p;
+    if (ch == '"' || ch == '\'') {
+        t->kind = TK_STRING;
+        t->s = ++lx->p;
+        t->plain = true;
+        while (lx->p < lx->end && *lx->p != ch && *lx->p != '\n') {
+            if (*lx->p == '\\') {
+                t->plain = false;
+                if (++lx->p < lx->end && *lx->p == '\n')
+                    lx->line++;
+            }
+            if (lx->p < lx->end)
+                lx->p++;
+        }
+        t->len = (size_t)(lx->p - t->s);
+        if (lx->p < lx->end)
+            lx->p++;
+        return;
+    }
+    if (ch == '[') {
+        int level = long_level(lx->p, lx->end);
+        if (level >= 0) {
+            t->kind = TK_STRING;
+            lx->p += level + 2;
+            t->s = lx->p;
+            skip_long(lx, level);
+            t->len = 0;
+            return;
+        }
+    }
+    if (is_digit(ch) || (ch == '.' && lx->p + 1 < lx->end && is_digit(lx->p[1]))) {
+        t->kind = TK_NUMBER;
+        while (lx->p < lx->end) {
+            char c2 = *lx->p;
+            if ((c2 == '+' || c2 == '-') && strchr("eEpP", lx->p[-1]) != NULL)
+                lx->p++;
+            else if (is_ident(&c2, 1) || is_digit(c2) || c2 == '.')
+                lx->p++;
+            else
+                break;
+        }
+        t->len = (size_t)(lx->p - t->s);
+        return;
+    }
+    if (is_ident(&ch, 1)) {
+        t->kind = TK_NAME;
+        while (lx->p < lx->end && (is_ident(lx->p, 1) || is_digit(*lx->p)))
+            lx->p++;
+        t->len = (size_t)(lx->p - t->s);
+        return;
+    }
+    t->kind = TK_SYM;
+    static const char *const two[] = {"...", "==", "~=", "<=", ">=", "..", "::"};
+    for (size_t i = 0; i < ARRAY_SIZE(two); i++) {
+        size_t n = strlen(two[i]);
+        if ((size_t)(lx->end - lx->p) >= n && memcmp(lx->p, two[i], n) == 0) {
+            lx->p += n;
+            t->len = n;
+            return;
+        }
+    }
+    lx->p++;
+    t->len = 1;
+}
+
+static bool tok_is(const struct token *t, enum tok_kind kind, const char *s)
+{
+    return t->kind == kind && t->len == strlen(s) && memcmp(t->s, s, t->len) == 0;
+}
+
+static bool is_keyword(const struct token *t)
+{
+    static const char *const kw[] = {"and", "break", "do", "else", "elseif", "end",
+                                      "false", "for", "function", "goto", "if", "in",
+                                      "local", "nil", "not", "or", "repeat", "return",
+                                      "then", "true", "until", "while"};
+    if (t->kind != TK_NAME)
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(kw); i++)
+        if (tok_is(t, TK_NAME, kw[i]))
+            return true;
+    return false;
+}
+
+static void advance(struct locator *lc)
+{
+    lex(&lc->lx, &lc->tok);
+}
+
+/* The token k places after the current one. */
+static struct token peek(const struct locator *lc, int k)
+{
+    struct lexer lx = lc->lx;
+    struct token t = lc->tok;
+    while (k-- > 0)
+        lex(&lx, &t);
+    return t;
+}
+
+static void record(struct locator *lc, size_t plen, unsigned line)
+{
+    if (plen == NO_PATH || plen == 0)
+        return;
+    if (lc->n == lc->cap) {
+        lc->cap = lc->cap ? 2 * lc->cap : 64;
+        lc->v = xrealloc(lc->v, lc->cap * sizeof(*lc->v));
+    }
+    lc->v[lc->n].path = xstrndup(lc->path, plen);
+    lc->v[lc->n].line = line;
+    lc->n++;
+}
+
+static void loc_table(struct locator *lc, size_t plen);
+
+/* Skips a function body: current token is `function`. */
+static void loc_function(struct locator *lc)
+{
+    int depth = 1;
+    advance(lc);
+    while (lc->tok.kind != TK_EOF) {
+        const struct token *t = &lc->tok;
+        if (tok_is(t, TK_NAME, "function") || tok_is(t, TK_NAME, "if") ||
+            tok_is(t, TK_NAME, "do") || tok_is(t, TK_NAME, "repeat")) {
+            depth++;
+        } else if (tok_is(t, TK_NAME, "end") || tok_is(t, TK_NAME, "until")) {
+            if (--depth == 0) {
+                advance(lc);
+                return;
+            }
+        }
+        advance(lc);
+    }
+}
+
+/* One field value inside a table: up to the next ',' ';' or '}' at this level. */
+static void loc_value(struct locator *lc, size_t plen)
+{
+    bool first = true;
+    int depth = 0;
+    for (;;) {
+        const struct token *t = &lc->tok;
+        if (t->kind == TK_EOF || tok_is(t, TK_SYM, "}"))
+            return;
+        if (depth == 0 && (tok_is(t, TK_SYM, ",") || tok_is(t, TK_SYM, ";")))
+            return;
+        if (tok_is(t, TK_SYM, "{")) {
+            loc_table(lc, first ? plen : NO_PATH);
+        } else if (tok_is(t, TK_NAME, "function")) {
+            loc_function(lc);
+        } else {
+            if (tok_is(t, TK_SYM, "(") || tok_is(t, TK_SYM, "["))
+                depth++;
+            else if (tok_is(t, TK_SYM, ")") || tok_is(t, TK_SYM, "]"))
+                if (depth-- == 0)
+                    return;
+            advance(lc);
+        }
+        first = false;
+    }
+}
+
+/* A table constructor; current token is '{'. plen is its path, or NO_PATH. */
+static void loc_table(struct locator *lc, size_t plen)
+{
+    size_t idx = 0;
+    if (++lc->nest > 64)
+        plen = NO_PATH; /* Lua refuses such nesting anyway; keep our stack small */
+    advance(lc);
+    for (;;) {
+        const struct token *t = &lc->tok;
+        if (t->kind == TK_EOF)
+            break;
+        if (tok_is(t, TK_SYM, "}")) {
+            advance(lc);
+            break;
+        }
+        struct token p1 = peek(lc, 1);
+        if (t->kind == TK_NAME && !is_keyword(t) && tok_is(&p1, TK_SYM, "=")) {
+            size_t np = plen == NO_PATH ? NO_PATH : path_add_key(lc->path, plen, t->s, t->len);
+            record(lc, np, t->line);
+            advance(lc);
+            advance(lc);
+            loc_value(lc, np);
+        } else if (tok_is(t, TK_SYM, "[")) {
+            struct token p2 = peek(lc, 2), p3 = peek(lc, 3);
+            if (p1.kind == TK_STRING && p1.plain && tok_is(&p2, TK_SYM, "]") &&
+                tok_is(&p3, TK_SYM, "=")) {
+                size_t np =
+                    plen == NO_PATH ? NO_PATH : path_add_key(lc->path, plen, p1.s, p1.len);
+                record(lc, np, t->line);
+                for (int i = 0; i < 4; i++)
+                    advance(lc);
+                loc_value(lc, np);
+            } else {
+                /* [expr] = value: skip the key, then the value, unnamed */
+                int depth = 0;
+                do {
+                    if (tok_is(&lc->tok, TK_SYM, "["))
+                        depth++;
+                    else if (tok_is(&lc->tok, TK_SYM, "]"))
+                        depth--;
+                    advance(lc);
+                } while (depth > 0 && lc->tok.kind != TK_EOF);
+                if (tok_is(&lc->tok, TK_SYM, "="))
+                    advance(lc);
+                loc_value(lc, NO_PATH);
+            }
+        } else {
+            idx++;
+            size_t np = plen == NO_PATH ? NO_PATH : path_add_index(lc->path, plen, idx);
+            record(lc, np, t->line);
+            loc_value(lc, np);
+        }
+        if (tok_is(&lc->tok, TK_SYM, ",") || tok_is(&lc->tok, TK_SYM, ";"))
+            advance(lc);
+        else if (!tok_is(&lc->tok, TK_SYM, "}") && lc->tok.kind != TK_EOF)
+            advance(lc); /* malformed: make progress */
+    }
+    lc->nest--;
+}
+
+/* Top level: `name = value` and `a.b.c = value` statements; everything else is
+ * scanned through, and tables that belong to no named key are walked unnamed. */
+static void loc_chunk(struct locator *lc)
+{
+    advance(lc);
+    while (lc->tok.kind != TK_EOF) {
+        const struct token *t = &lc->tok;
+        if (t->kind == TK_NAME && !is_keyword(t)) {
+            unsigned line = t->line;
+            size_t np = path_add_key(lc->path, 0, t->s, t->len);
+            advance(lc);
+            while (tok_is(&lc->tok, TK_SYM, ".")) {
+                struct token p1 = peek(lc, 1);
+                if (p1.kind != TK_NAME)
+                    break;
+                advance(lc);
+                np = path_add_key(lc->path, np, lc->tok.s, lc->tok.len);
+                advance(lc);
+            }
+            if (tok_is(&lc->tok, TK_SYM, "=")) {
+                record(lc, np, line);
+                advance(lc);
+                if (tok_is(&lc->tok, TK_SYM, "{"))
+                    loc_table(lc, np);
+            }
+        } else if (tok_is(t, TK_SYM, "{")) {
+            loc_table(lc, NO_PATH);
+        } else if (tok_is(t, TK_NAME, "function")) {
+            loc_function(lc);
+        } else {
+            advance(lc);
+        }
+    }
+}
+
+/* The line where `path` (or its nearest recorded parent) was written, or 0. */
+static unsigned locate(const struct locator *lc, const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 0) {
+        for (size_t i = lc->n; i-- > 0;) {
+            if (strlen(lc->v[i].path) == len && memcmp(lc->v[i].path, path, len) == 0)
+                return lc->v[i].line;
+        }
+        len = path_parent(path, len);
+    }
+    return 0;
+}
+
+static int cmp_error(const void *a, const void *b)
+{
+    const struct cfg_error *x = a, *y = b;
+    /* errors without a line go last; otherwise by line, then in order found */
+    unsigned lx = x->line ? x->line : UINT32_MAX, ly = y->line ? y->line : UINT32_MAX;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void report(struct loader *ld, FILE *err)
+{
+    struct locator lc;
+    memset(&lc, 0, sizeof(lc));
+    lc.lx.p = ld->src;
+    lc.lx.end = ld->src + ld->srclen;
+    lc.lx.line = 1;
+    if (ld->src != NULL)
+        loc_chunk(&lc);
+    for (size_t i = 0; i < ld->nerrs; i++) {
+        if (ld->errs[i].path != NULL && ld->errs[i].line == 0)
+            ld->errs[i].line = locate(&lc, ld->errs[i].path);
+    }
+    qsort(ld->errs, ld->nerrs, sizeof(*ld->errs), cmp_error);
+    for (size_t i = 0; err != NULL && i < ld->nerrs; i++) {
+        const struct cfg_error *e = &ld->errs[i];
+        char line[16] = "";
+        if (e->line != 0)
+            snprintf(line, sizeof(line), ":%u", e->line);
+        if (e->path != NULL)
+            fprintf(err, "%s%s: %s: %s\n", ld->file, line, e->path, e->msg);
+        else
+            fprintf(err, "%s%s: %s\n", ld->file, line, e->msg);
+    }
+    if (err != NULL)
+        fflush(err);
+    for (size_t i = 0; i < lc.n; i++)
+        free(lc.v[i].path);
+    free(lc.v);
+}
+
+/* ---- load / free -------------------------------------------------------------- */
+
+static char *read_file(struct loader *ld, size_t *len)
+{
+    FILE *f = fopen(ld->file, "rb");
+    if (f == NULL) {
+        fail_file(ld, 0, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 8192, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= MAX_FILE_SIZE) {
+                fail_file(ld, 0, "too large (more than %uMB)", MAX_FILE_SIZE >> 20);
+                goto fail;
+            }
+            buf = xrealloc(buf, cap *= 2);
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                fail_file(ld, 0, "cannot read: %s", strerror(errno));
+                goto fail;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+fail:
+    fclose(f);
+    free(buf);
+    return NULL;
+}
+
+static void free_table(const struct section *sec, char *base)
+{
+    for (size_t i = 0; i < sec->nkeys; i++) {
+        const struct key *k = &sec->keys[i];
+        char *field = base + k->off;
+        switch (k->type) {
+        case T_ADDR:
+            free(((struct cfg_addr *)field)->text);
+            break;
+        case T_ADDR_LIST: {
+            struct cfg_addr *a = *(struct cfg_addr **)field;
+            size_t n = *(size_t *)(base + k->count_off);
+            for (size_t j = 0; a != NULL && j < n; j++)
+                free(a[j].text);
+            free(a);
+            break;
+        }
+        case T_PATH:
+        case T_PATH_OR_OFF:
+            free(*(char **)field);
+            break;
+        case T_ROUTE_PATH:
+            free(((struct cfg_route *)base)->path);
+            free(((struct cfg_route *)base)->segs);
+            break;
+        case T_SECTION:
+            free_table(k->sub, base);
+            break;
+        case T_LIST:
+        case T_MAP: {
+            char *items = *(char **)field;
+            size_t n = *(size_t *)(base + k->count_off);
+            for (size_t j = 0; items != NULL && j < n; j++) {
+                char *item = items + j * k->sub->elem_size;
+                free_table(k->sub, item);
+                if (k->type == T_MAP)
+                    free(*(char **)(item + k->sub->name_off));
+            }
+            free(items);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+static void cfg_free(struct cfg *c)
+{
+    free_table(&sec_top, (char *)c);
+    free(c->file);
+    c->magic = 0;
+    free(c);
+}
+
+struct cfg *cfg_load(const char *path, FILE *err)
+{
+    struct loader ld;
+    struct sandbox sb;
+    memset(&ld, 0, sizeof(ld));
+    ld.file = path;
+    ld.c = xcalloc(1, sizeof(*ld.c));
+    ld.c->magic = CFG_MAGIC;
+    ld.c->refs = 1;
+    ld.c->file = xstrdup(path);
+
+    char *src = read_file(&ld, &ld.srclen);
+    if (src == NULL)
+        goto done;
+    ld.src = src;
+
+    ld.L = sandbox_new(&sb);
+    if (ld.L == NULL) {
+        fail_file(&ld, 0, "cannot create a Lua state");
+        goto done;
+    }
+    if (ld.srclen > 0 && src[0] == '\033') {
+        /* LuaJIT bytecode is not verified, and a crafted one can crash the loader;
+         * mode "t" below refuses it too, with a vaguer message. */
+        fail_file(&ld, 0, "precompiled Lua is not accepted: give the source file");
+        goto done;
+    }
+    /* A UTF-8 byte order mark is not Lua; editors on some systems add one. */
+    size_t skip = ld.srclen >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    int status = luaL_loadbufferx(ld.L, src + skip, ld.srclen - skip, "=" CHUNK_NAME, "t");
+    if (status == 0) {
+        lua_sethook(ld.L, on_count, LUA_MASKCOUNT, sb.every);
+        status = lua_pcall(ld.L, 0, 0, 0);
+        lua_sethook(ld.L, NULL, 0, 0);
+    }
+    if (status != 0) {
+        lua_failure(&ld, status, &sb);
+        goto done;
+    }
+    /* The file's part is over: the walk's own small allocations must not fail. */
+    sb.limit = SIZE_MAX;
+    status = lua_cpcall(ld.L, walk, &ld);
+    if (status != 0)
+        fail_file(&ld, 0, "internal error while checking: %s",
+                  lua_type(ld.L, -1) == LUA_TSTRING ? lua_tostring(ld.L, -1) : "?");
+
+done:
+    if (ld.L != NULL)
+        lua_close(ld.L);
+    if (ld.nerrs > 0)
+        report(&ld, err);
+    for (size_t i = 0; i < ld.nerrs; i++) {
+        free(ld.errs[i].path);
+        free(ld.errs[i].msg);
+    }
+    free(ld.errs);
+    free(src);
+    if (ld.nerrs > 0) {
+        cfg_free(ld.c);
+        return NULL;
+    }
+    return ld.c;
+}
+
+struct cfg *cfg_ref(struct cfg *c)
+{
+    assert(c->magic == CFG_MAGIC);
+    __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
+void cfg_unref(struct cfg *c)
+{
+    if (c == NULL)
+        return;
+    assert(c->magic == CFG_MAGIC);
+    /* acq_rel: the freeing thread must see every other thread's last reads done */
+    if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        cfg_free(c);
+}
+
+static int cmp_origin_name(const void *key, const void *item)
+{
+    return strcmp(key, ((const struct cfg_origin *)item)->name);
+}
+
+const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *name)
+{
+    if (c == NULL || name == NULL || c->norigins == 0)
+        return NULL;
+    return bsearch(name, c->origins, c->norigins, sizeof(*c->origins), cmp_origin_name);
+}
+
+/* ---- --help-config ------------------------------------------------------------ */
+
+static void help_type(const struct key *k, char *buf, size_t cap)
+{
+    char lo[32], hi[32];
+    switch (k->type) {
+    case T_WORKERS:
+        snprintf(buf, cap, "\"auto\" or integer %llu..%llu", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_INT:
+    case T_UINT:
+        snprintf(buf, cap, "integer %llu..%llu", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_DURATION:
+        fmt_duration(lo, sizeof(lo), k->min);
+        fmt_duration(hi, sizeof(hi), k->max);
+        snprintf(buf, cap, "duration %s..%s", lo, hi);
+        break;
+    case T_SIZE:
+        fmt_size(lo, sizeof(lo), k->min);
+        fmt_size(hi, sizeof(hi), k->max);
+        snprintf(buf, cap, "size %s..%s", lo, hi);
+        break;
+    case T_ADDR:
+        snprintf(buf, cap, "address");
+        break;
+    case T_ADDR_LIST:
+        snprintf(buf, cap, "array of %llu..%llu addresses", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_PATH:
+        snprintf(buf, cap, "file path or \"-\"");
+        break;
+    case T_PATH_OR_OFF:
+        snprintf(buf, cap, "file path, \"-\" or false");
+        break;
+    case T_LOG_FORMAT:
+        snprintf(buf, cap, "\"combined\" | \"json\"");
+        break;
+    case T_LOG_LEVEL:
+        snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\"");
+        break;
+    case T_ROUTE_PATH:
+        snprintf(buf, cap, "path pattern");
+        break;
+    case T_ORIGIN_REF:
+        snprintf(buf, cap, "origin name");
+        break;
+    case T_SECTION:
+        snprintf(buf, cap, "table");
+        break;
+    case T_LIST:
+        snprintf(buf, cap, "array of %llu..%llu tables", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_MAP:
+        snprintf(buf, cap, "table of NAME = table");
+        break;
+    }
+    if (k->unit[0] != '\0' && (k->type == T_INT || k->type == T_UINT || k->type == T_WORKERS)) {
+        size_t n = strlen(buf);
+        snprintf(buf + n, cap - n, " (%s)", k->unit);
+    }
+}
+
+static void help_section(FILE *out, const struct section *sec)
+{
+    for (size_t i = 0; i < sec->nkeys; i++) {
+        const struct key *k = &sec->keys[i];
+        char path[128], type[96], def[64];
+        snprintf(path, sizeof(path), "%s%s%s", sec->help_path, sec->help_path[0] ? "." : "",
+                 k->name);
+        help_type(k, type, sizeof(type));
+        if (k->def == NULL)
+            snprintf(def, sizeof(def), "required");
+        else if (k->type == T_INT || k->type == T_UINT || container_what(k) != NULL ||
+                 (k->type == T_PATH_OR_OFF && strcmp(k->def, "false") == 0))
+            snprintf(def, sizeof(def), "default %s", k->def);
+        else
+            snprintf(def, sizeof(def), "default \"%s\"", k->def);
+        fprintf(out, "%-30s %-38s %s\n    %s\n", path, type, def, k->doc);
+        if (k->sub != NULL)
+            help_section(out, k->sub);
+    }
+}
+
+void cfg_help(FILE *out)
+{
+    fputs("Tessera configuration: a Lua file that assigns the keys below as globals; it runs\n"
+          "in an empty sandbox (no libraries), and `tessera -t -c FILE` checks one.\n"
+          "Durations are strings: \"250ms\", \"30s\", \"5m\", \"1h\", \"2d\", also \"1m30s\".\n"
+          "Sizes are strings: \"100B\", \"16KB\", \"512MB\", \"1GB\" (1KB = 1024 bytes), or a\n"
+          "number of bytes. Addresses are \"ip:port\" or \"[ipv6]:port\"; \"localhost\" and \"*\"\n"
+          "are accepted as hosts. Unknown keys are errors.\n\n",
+          out);
+    help_section(out, &sec_top);
+}
