@@ -30,7 +30,7 @@ START_TIMEOUT_S=5
 COMMAND="loadtest/run.sh $*"
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -39,7 +39,9 @@ while [ $# -gt 0 ]; do
         --connections) CONNECTIONS=${2:?}; shift 2 ;;
         --threads) THREADS=${2:?}; shift 2 ;;
         --warmup) WARMUP=${2:?}; shift 2 ;;
-        --build) BUILD=$(cd "${2:?}" && pwd); shift 2 ;;
+        --build)
+            BUILD=$(cd "${2:?}" 2>/dev/null && pwd) || { echo "run.sh: --build $2: no such directory" >&2; exit 2; }
+            shift 2 ;;
         --targets) TARGETS=${2:?}; shift 2 ;;
         --no-record) RECORD=0; shift ;;
         --keep) KEEP=1; shift ;;
@@ -54,6 +56,13 @@ duration_ok "$WARMUP" || { echo "run.sh: --warmup $WARMUP: expected e.g. 2s or 0
 [[ "$CONNECTIONS" =~ ^[0-9]+$ && "$CONNECTIONS" -ge 1 ]] || { echo "run.sh: --connections: expected a number" >&2; exit 2; }
 [[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le "$CONNECTIONS" ]] || {
     echo "run.sh: --threads: expected 1..connections" >&2; exit 2; }
+
+for t in ${TARGETS//,/ }; do
+    case "$t" in
+        origin|tessera|nginx|varnish) ;;
+        *) echo "run.sh: --targets: unknown target '$t' (origin, tessera, nginx, varnish)" >&2; exit 2 ;;
+    esac
+done
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
@@ -84,10 +93,15 @@ RUN=$(mktemp -d "${TMPDIR:-/tmp}/tessera-loadtest.XXXXXX")
 chmod 755 "$RUN"
 PIDS=()      # processes we started, stopped in reverse order
 PID_NAMES=()
+WRK_PID=""   # the wrk in progress, if any
 
 cleanup() {
     local rc=$?
     local i
+    if [ -n "$WRK_PID" ] && kill -0 "$WRK_PID" 2>/dev/null; then
+        kill -TERM "$WRK_PID" 2>/dev/null || true
+        wait "$WRK_PID" 2>/dev/null || true
+    fi
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         local pid=${PIDS[$i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -113,6 +127,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# wrk runs in the background and we `wait` for it: a signal interrupts `wait`
+# at once, whereas a foreground wrk that catches SIGINT itself (it does, to
+# print its summary) would make bash carry on with the next target.
+run_bg() { # output-file command...
+    local out=$1 rc=0
+    shift
+    "$@" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || rc=$?
+    WRK_PID=""
+    return "$rc"
+}
 
 started() { PIDS+=("$1"); PID_NAMES+=("$2"); }
 
@@ -289,12 +316,12 @@ declare -A RPS=() P50=() P99=() ERRORS=()
 run_wrk() { # target
     local t=$1 port=${PORT[$1]} out="$RUN/wrk-$1.txt" json
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-        "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "http://127.0.0.1:$port/bench/2k" \
-            >/dev/null 2>&1 || true
+        run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
+            "http://127.0.0.1:$port/bench/2k" || true
     fi
     log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
-    if ! WRK_TARGET=$t "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-        -s "$HERE/proxied-get.lua" "http://127.0.0.1:$port/bench/2k" >"$out" 2>&1; then
+    if ! WRK_TARGET=$t run_bg "$out" "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" \
+        --latency -s "$HERE/proxied-get.lua" "http://127.0.0.1:$port/bench/2k"; then
         STATUS[$t]="failed: wrk exited non-zero (see $out)"
         KEEP=1
         return

@@ -1652,7 +1652,10 @@ static void report(struct loader *ld, FILE *err)
     lc.lx.p = ld->src;
     lc.lx.end = ld->src + ld->srclen;
     lc.lx.line = 1;
-    if (ld->src != NULL)
+    bool need = false;
+    for (size_t i = 0; i < ld->nerrs; i++)
+        need |= ld->errs[i].path != NULL;
+    if (need && ld->src != NULL)
         loc_chunk(&lc);
     for (size_t i = 0; i < ld->nerrs; i++) {
         if (ld->errs[i].path != NULL && ld->errs[i].line == 0)

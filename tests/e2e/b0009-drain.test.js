@@ -28,6 +28,7 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   assert.strictEqual(r.headers.connection, 'close');
   const { code } = await edge.child.exited;
   assert.strictEqual(code, 0);
+  assert.doesNotMatch(edge.stderr(), /ERROR: AddressSanitizer|runtime error:/);
   await assert.rejects(h.request({ port: edge.port, path: '/api/nav' }));
 });
 

@@ -91,9 +91,12 @@ function tmpFile(name, text) {
   return file;
 }
 
-async function startTessera(cfgText, { args = [] } = {}) {
+const SANITIZER_REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
+
+async function startTessera(cfgText, { args = [], env = {} } = {}) {
   const cfgPath = tmpFile('tessera.lua', cfgText);
-  const child = track(spawn(TESSERA, ['-c', cfgPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(TESSERA, ['-c', cfgPath, ...args],
+                            { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d) => { stderr += d.toString(); });
@@ -107,9 +110,13 @@ async function startTessera(cfgText, { args = [] } = {}) {
     stdout: () => stdout,
     rewrite(text) { fs.writeFileSync(cfgPath, text); },
     signal(sig) { child.kill(sig); },
+    // Stops tessera and fails when it did not exit 0 or a sanitizer reported.
     async stop(sig = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-      return child.exited;
+      const r = await child.exited;
+      if (SANITIZER_REPORT.test(stderr)) throw new Error(`sanitizer report:\n${stderr}`);
+      if (sig === 'SIGTERM' && r.code !== 0) throw new Error(`tessera exited ${r.code}/${r.signal}:\n${stderr}`);
+      return r;
     },
     memoryKb() {
       const s = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
