@@ -384,7 +384,11 @@ if [ "$RECORD" = 1 ]; then
     first_line() { "$@" 2>&1 | head -n 1 || true; }
     MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     MEM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-    COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+    VERSIONS=()
+    [ -n "$NGINX" ] && VERSIONS+=("$(first_line "$NGINX" -v)")
+    [ -n "$VARNISHD" ] && VERSIONS+=("$(first_line "$VARNISHD" -V)")
+    VERSIONS+=("$(first_line "$WRK" -v | sed 's/ *Copyright.*//')" "tessera $COMMIT")
     {
         echo
         echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — GET /bench/2k, $CONNECTIONS connections, $DURATION"
@@ -392,7 +396,7 @@ if [ "$RECORD" = 1 ]; then
         echo "- command: \`$COMMAND\`"
         echo "- date: $(date -u)"
         echo "- machine: $(nproc) CPUs, ${MODEL:-unknown CPU}, $MEM RAM, $(uname -sr)"
-        echo "- versions: ${NGINX:+$(first_line "$NGINX" -v)}; ${VARNISHD:+$(first_line "$VARNISHD" -V)}; $(first_line "$WRK" -v | sed 's/ Copyright.*//'); tessera commit $COMMIT"
+        echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
         echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
         echo
         echo "$TABLE"

@@ -27,29 +27,51 @@ struct category_def {
 };
 
 static const struct category_def categories[] = {
-    {"kitchen", "Kitchen", {"Kettle", "Frying Pan", "Knife Block", "Cutting Board", "Salad Bowl", "Teapot"}},
-    {"living-room", "Living Room", {"Armchair", "Coffee Table", "Bookshelf", "Floor Cushion", "Side Table", "Sofa"}},
+    {"kitchen",
+     "Kitchen",
+     {"Kettle", "Frying Pan", "Knife Block", "Cutting Board", "Salad Bowl", "Teapot"}},
+    {"living-room",
+     "Living Room",
+     {"Armchair", "Coffee Table", "Bookshelf", "Floor Cushion", "Side Table", "Sofa"}},
     {"bedroom", "Bedroom", {"Bed Frame", "Nightstand", "Wardrobe", "Duvet", "Pillow", "Dresser"}},
-    {"bathroom", "Bathroom", {"Towel Rail", "Bath Mat", "Mirror Cabinet", "Soap Dish", "Laundry Basket", "Stool"}},
-    {"office", "Office", {"Desk", "Task Chair", "Monitor Stand", "Filing Box", "Desk Lamp", "Pen Tray"}},
-    {"garden", "Garden", {"Planter", "Watering Can", "Bench", "Trellis", "Bird Feeder", "Hose Reel"}},
-    {"outdoor", "Outdoor", {"Camping Chair", "Lantern", "Cool Box", "Hammock", "Picnic Blanket", "Fire Pit"}},
-    {"lighting", "Lighting", {"Pendant Lamp", "Floor Lamp", "Wall Light", "String Lights", "Table Lamp", "Spotlight"}},
-    {"storage", "Storage", {"Shelf Unit", "Storage Box", "Shoe Rack", "Coat Stand", "Drawer Set", "Crate"}},
-    {"kids", "Kids", {"Toy Chest", "Bunk Bed", "Play Tent", "Step Stool", "Height Chart", "Rocking Horse"}},
-    {"pets", "Pets", {"Dog Bed", "Cat Tree", "Feeding Bowl", "Pet Carrier", "Scratching Post", "Dog Crate"}},
-    {"tools", "Tools", {"Tool Box", "Workbench", "Ladder", "Spirit Level", "Saw Horse", "Tool Wall"}},
+    {"bathroom",
+     "Bathroom",
+     {"Towel Rail", "Bath Mat", "Mirror Cabinet", "Soap Dish", "Laundry Basket", "Stool"}},
+    {"office",
+     "Office",
+     {"Desk", "Task Chair", "Monitor Stand", "Filing Box", "Desk Lamp", "Pen Tray"}},
+    {"garden",
+     "Garden",
+     {"Planter", "Watering Can", "Bench", "Trellis", "Bird Feeder", "Hose Reel"}},
+    {"outdoor",
+     "Outdoor",
+     {"Camping Chair", "Lantern", "Cool Box", "Hammock", "Picnic Blanket", "Fire Pit"}},
+    {"lighting",
+     "Lighting",
+     {"Pendant Lamp", "Floor Lamp", "Wall Light", "String Lights", "Table Lamp", "Spotlight"}},
+    {"storage",
+     "Storage",
+     {"Shelf Unit", "Storage Box", "Shoe Rack", "Coat Stand", "Drawer Set", "Crate"}},
+    {"kids",
+     "Kids",
+     {"Toy Chest", "Bunk Bed", "Play Tent", "Step Stool", "Height Chart", "Rocking Horse"}},
+    {"pets",
+     "Pets",
+     {"Dog Bed", "Cat Tree", "Feeding Bowl", "Pet Carrier", "Scratching Post", "Dog Crate"}},
+    {"tools",
+     "Tools",
+     {"Tool Box", "Workbench", "Ladder", "Spirit Level", "Saw Horse", "Tool Wall"}},
 };
 #define CATEGORY_COUNT COUNT_OF(categories)
 
 static const char *const adjectives[] = {
-    "Sturdy", "Compact", "Classic", "Modern", "Rustic", "Elegant", "Foldable", "Deluxe",
-    "Minimal", "Cosy", "Nordic", "Vintage", "Bold", "Handmade", "Light", "Grand",
+    "Sturdy",  "Compact", "Classic", "Modern",  "Rustic", "Elegant",  "Foldable", "Deluxe",
+    "Minimal", "Cosy",    "Nordic",  "Vintage", "Bold",   "Handmade", "Light",    "Grand",
 };
 
 static const char *const materials[] = {
-    "Oak", "Pine", "Walnut", "Bamboo", "Steel", "Brass", "Ceramic", "Linen",
-    "Rattan", "Glass", "Cotton", "Birch",
+    "Oak",     "Pine",  "Walnut", "Bamboo", "Steel",  "Brass",
+    "Ceramic", "Linen", "Rattan", "Glass",  "Cotton", "Birch",
 };
 
 static const char *const features[] = {
@@ -64,17 +86,14 @@ static const char *const features[] = {
 };
 
 static const char *const care[] = {
-    "Wipe clean with a damp cloth.",
-    "Keep out of direct sunlight.",
-    "Two-year warranty included.",
-    "Free returns within 30 days.",
-    "Recyclable packaging.",
-    "Spare parts available on request.",
+    "Wipe clean with a damp cloth.", "Keep out of direct sunlight.",
+    "Two-year warranty included.",   "Free returns within 30 days.",
+    "Recyclable packaging.",         "Spare parts available on request.",
 };
 
 static const char *const authors[] = {
     "Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana",
-    "Ines", "Jonas", "Kofi", "Lena", "Mateo", "Nora", "Oskar", "Priya",
+    "Ines",  "Jonas", "Kofi", "Lena", "Mateo", "Nora",  "Oskar", "Priya",
 };
 
 static const char *const review_texts[] = {
@@ -96,8 +115,8 @@ static const struct {
     const char *title;
     const char *url;
 } footer_links[] = {
-    {"About us", "/about"},       {"Contact", "/contact"}, {"Shipping", "/shipping"},
-    {"Returns", "/returns"},      {"Privacy", "/privacy"}, {"Terms", "/terms"},
+    {"About us", "/about"},  {"Contact", "/contact"}, {"Shipping", "/shipping"},
+    {"Returns", "/returns"}, {"Privacy", "/privacy"}, {"Terms", "/terms"},
 };
 
 struct catalogue {
@@ -136,7 +155,8 @@ static void sb_reserve(struct strbuf *sb, size_t extra)
     sb->cap = cap;
 }
 
-static void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
@@ -230,8 +250,8 @@ static void build_product(struct strbuf *sb, unsigned long id)
     product_slug(id, slug, sizeof(slug));
     size_t i = 0;
     for (; cat->name[i] != '\0' && i + 1 < sizeof(lower_cat); i++)
-        lower_cat[i] = (char)((cat->name[i] >= 'A' && cat->name[i] <= 'Z') ? cat->name[i] + 32
-                                                                            : cat->name[i]);
+        lower_cat[i] =
+            (char)((cat->name[i] >= 'A' && cat->name[i] <= 'Z') ? cat->name[i] + 32 : cat->name[i]);
     lower_cat[i] = '\0';
     sb_printf(sb,
               "{\"id\":%lu,\"name\":\"%s\",\"slug\":\"%s\",\"category\":\"%s\","
@@ -312,8 +332,10 @@ static void build_recs(struct strbuf *sb, unsigned long id, unsigned n)
         char name[96], slug[128];
         product_name(chosen[k], name, sizeof(name));
         product_slug(chosen[k], slug, sizeof(slug));
-        sb_printf(sb, "%s{\"id\":%lu,\"name\":\"%s\",\"slug\":\"%s\",\"image\":\"/img/products/%lu.jpg\"}",
-                  k ? "," : "", chosen[k], name, slug, chosen[k]);
+        sb_printf(
+            sb,
+            "%s{\"id\":%lu,\"name\":\"%s\",\"slug\":\"%s\",\"image\":\"/img/products/%lu.jpg\"}",
+            k ? "," : "", chosen[k], name, slug, chosen[k]);
     }
     sb_printf(sb, "]}");
 }
@@ -334,10 +356,11 @@ static void build_category(struct strbuf *sb, unsigned c, unsigned n)
         unsigned cents = price_cents(id);
         product_name(id, name, sizeof(name));
         product_slug(id, slug, sizeof(slug));
-        sb_printf(sb,
-                  "%s{\"id\":%lu,\"name\":\"%s\",\"slug\":\"%s\",\"image\":\"/img/products/%lu.jpg\","
-                  "\"price\":{\"currency\":\"EUR\",\"amount\":%u.%02u}}",
-                  shown ? "," : "", id, name, slug, id, cents / 100, cents % 100);
+        sb_printf(
+            sb,
+            "%s{\"id\":%lu,\"name\":\"%s\",\"slug\":\"%s\",\"image\":\"/img/products/%lu.jpg\","
+            "\"price\":{\"currency\":\"EUR\",\"amount\":%u.%02u}}",
+            shown ? "," : "", id, name, slug, id, cents / 100, cents % 100);
         shown++;
     }
     sb_printf(sb, "]}");

@@ -125,8 +125,7 @@ static bool query_decode(const char *s, size_t len, char *out, size_t cap)
 }
 
 /* Digits only, no sign, at most `max`. */
-static bool parse_number(const char *s, size_t len, unsigned long long max,
-                         unsigned long long *out)
+static bool parse_number(const char *s, size_t len, unsigned long long max, unsigned long long *out)
 {
     if (len == 0 || len > 19)
         return false;
@@ -329,8 +328,8 @@ static void add_meta_headers(struct evkeyvalq *out, const struct options *o, con
         evhttp_add_header(out, "Connection", "close");
 }
 
-static void send_reply(struct origin_worker *w, struct evhttp_request *req,
-                       const struct options *o, const struct reply *r)
+static void send_reply(struct origin_worker *w, struct evhttp_request *req, const struct options *o,
+                       const struct reply *r)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evhttp_request_get_output_buffer(req);
@@ -378,8 +377,8 @@ static void body_static(struct evhttp_request *req, const char *s)
     evbuffer_add_reference(evhttp_request_get_output_buffer(req), s, strlen(s), NULL, NULL);
 }
 
-static void send_error(struct origin_worker *w, struct evhttp_request *req,
-                       const struct options *o, int code, const char *json)
+static void send_error(struct origin_worker *w, struct evhttp_request *req, const struct options *o,
+                       int code, const char *json)
 {
     struct options plain = *o;
     plain.etag = plain.lm = false;
@@ -557,8 +556,7 @@ static char *headers_json(struct evkeyvalq *in)
     return s;
 }
 
-static void serve_echo(struct origin_worker *w, struct evhttp_request *req,
-                       const struct options *o)
+static void serve_echo(struct origin_worker *w, struct evhttp_request *req, const struct options *o)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct evbuffer *body = evhttp_request_get_output_buffer(req);
@@ -571,6 +569,16 @@ static void serve_echo(struct origin_worker *w, struct evhttp_request *req,
     evhttp_add_header(out, "X-Echo-Method", method_name(evhttp_request_get_command(req)));
     evhttp_add_header(out, "X-Echo-Path", evhttp_request_get_uri(req));
     evhttp_add_header(out, "X-Echo-Length", len);
+    /* The client's address and port: tests use it to see connection reuse. */
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    if (conn != NULL) {
+        char *host = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(conn, &host, &port);
+        char peer[96];
+        snprintf(peer, sizeof(peer), "%s:%u", host ? host : "?", (unsigned)port);
+        evhttp_add_header(out, "X-Echo-Peer", peer);
+    }
     char *hj = headers_json(inh);
     if (hj != NULL) {
         evhttp_add_header(out, "X-Echo-Headers", hj);
@@ -604,8 +612,8 @@ static bool parse_id(const char *s, unsigned long long max, unsigned long long *
     return parse_number(s, strlen(s), max, out);
 }
 
-static void serve_item(struct origin_worker *w, struct evhttp_request *req,
-                       const struct options *o, enum catalogue_kind kind, const char *id_text)
+static void serve_item(struct origin_worker *w, struct evhttp_request *req, const struct options *o,
+                       enum catalogue_kind kind, const char *id_text)
 {
     unsigned long long id;
     const struct catalogue_body *b = NULL;
@@ -630,7 +638,8 @@ static void serve_stats(struct origin_worker *w, struct evhttp_request *req,
 {
     struct evbuffer *buf = evhttp_request_get_output_buffer(req);
     const struct origin_server *srv = w->srv;
-    evbuffer_add_printf(buf, "{\"requests\":%" PRIu64 ",\"workers\":[", origin__requests_total(srv));
+    evbuffer_add_printf(buf, "{\"requests\":%" PRIu64 ",\"workers\":[",
+                        origin__requests_total(srv));
     for (unsigned i = 0; i < srv->nworkers; i++)
         evbuffer_add_printf(buf, "%s%" PRIu64, i ? "," : "",
                             atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed));

@@ -63,9 +63,7 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "l:w:n:qvh")) != -1) {
         switch (opt) {
-        case 'l':
-            cfg.listen = optarg;
-            break;
+        case 'l': cfg.listen = optarg; break;
         case 'w':
             if (!parse_unsigned(optarg, 1, ORIGIN_MAX_WORKERS, &cfg.workers)) {
                 fprintf(stderr, "tessera-origin: -w %s: expected 1..%u\n", optarg,
@@ -84,15 +82,9 @@ int main(int argc, char **argv)
             quiet = true;
             cfg.log_requests = false;
             break;
-        case 'v':
-            cfg.log_requests = !quiet;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'v': cfg.log_requests = !quiet; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind != argc) {

@@ -20,9 +20,9 @@ struct catalogue;
 struct origin_server;
 
 struct origin_config {
-    const char *listen;   /* "127.0.0.1:9000", "[::1]:0" or just "9000" (loopback) */
-    unsigned workers;     /* 1..ORIGIN_MAX_WORKERS */
-    bool log_requests;    /* one stderr line per request (-v) */
+    const char *listen; /* "127.0.0.1:9000", "[::1]:0" or just "9000" (loopback) */
+    unsigned workers;   /* 1..ORIGIN_MAX_WORKERS */
+    bool log_requests;  /* one stderr line per request (-v) */
 };
 
 /* Binds and listens on cfg->listen and prepares the workers (not yet running).

@@ -15,6 +15,7 @@
  */
 #include "origin_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,7 +25,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -220,8 +220,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Takes ownership of *fd (the worker's listening socket) and sets it to -1. */
-static int worker_init(struct origin_server *srv, struct origin_worker *w, unsigned index,
-                       int *fd, char *err, size_t errlen)
+static int worker_init(struct origin_server *srv, struct origin_worker *w, unsigned index, int *fd,
+                       char *err, size_t errlen)
 {
     w->magic = ORIGIN_WORKER_MAGIC;
     w->index = index;

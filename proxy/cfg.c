@@ -1034,6 +1034,34 @@ static const char *container_what(const struct key *k)
     }
 }
 
+/* What to write for a required key that is missing. */
+static void missing(struct loader *ld, const struct key *k)
+{
+    switch (k->type) {
+    case T_LIST:
+    case T_MAP:
+    case T_SECTION:
+        fail(ld, "required key is missing (expected %s%s)", container_what(k), k->sub->example);
+        break;
+    case T_ADDR:
+        fail(ld, "required key is missing (expected an address like \"0.0.0.0:8080\")");
+        break;
+    case T_ADDR_LIST:
+        fail(ld, "required key is missing (expected an array of addresses like "
+                 "{ \"127.0.0.1:9000\" })");
+        break;
+    case T_ROUTE_PATH:
+        fail(ld, "required key is missing (expected a path pattern like \"/api/*\")");
+        break;
+    case T_ORIGIN_REF:
+        fail(ld, "required key is missing (expected the name of an origin)");
+        break;
+    default:
+        fail(ld, "required key is missing");
+        break;
+    }
+}
+
 static void check_unknown_keys(struct loader *ld, const struct section *sec, int idx)
 {
     lua_State *L = ld->L;
@@ -1095,11 +1123,8 @@ static void load_table(struct loader *ld, const struct section *sec, char *base,
             load_value(ld, k, base, lua_gettop(L));
             assert(ld->nerrs == before); /* a default that fails its own check */
             (void)before;
-        } else if (container_what(k) != NULL) {
-            fail(ld, "required key is missing (expected %s%s)", container_what(k),
-                 k->sub->example);
         } else {
-            fail(ld, "required key is missing");
+            missing(ld, k);
         }
         lua_pop(L, 1);
         pop_path(ld, old);
@@ -1127,7 +1152,8 @@ static void cross_checks(struct loader *ld)
             continue;
         for (size_t j = 0; j < i; j++) {
             const struct cfg_addr *b = &c->listen[j].addr;
-            if (b->text != NULL && a->sa_len == b->sa_len && memcmp(&a->sa, &b->sa, a->sa_len) == 0) {
+            if (b->text != NULL && a->sa_len == b->sa_len &&
+                memcmp(&a->sa, &b->sa, a->sa_len) == 0) {
                 size_t old = push_key(ld, "listen", 6);
                 push_index(ld, i + 1);
                 push_key(ld, "addr", 4);
@@ -1204,10 +1230,11 @@ static void on_count(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
-/* Creates the sandbox state. LuaJIT 2.1 in GC64 mode (Debian 12's libluajit2, and
- * the default on x86_64 since 2.1) accepts lua_newstate with our allocator, which
- * caps memory exactly. A non-GC64 x86_64 build refuses (it needs its own allocator
- * for low addresses; it also prints a line on stderr): then we fall back to
+/* Creates the sandbox state. A LuaJIT 2.1 built in GC64 mode accepts lua_newstate
+ * with our allocator, which caps memory exactly: Debian 12's libluajit2-5.1
+ * (2.1-20230119, x86_64) is such a build, as checked when this was written. A
+ * non-GC64 x86_64 build refuses (it needs its own allocator for low addresses, and
+ * prints a line on stderr); test_cfg passes on both paths. Then we fall back to
  * luaL_newstate and the count hook checks lua_gc(LUA_GCCOUNT) every few
  * instructions instead. That is best effort: a string doubled in a loop can still
  * reach LuaJIT's own 2GB string limit between two checks. */

@@ -39,7 +39,7 @@ enum h1_err {
     H1_E_BAD_CONTENT_LENGTH = -15,/* invalid or differing Content-Length (400) */
     H1_E_BAD_TRANSFER_ENCODING = -16, /* TE other than a final "chunked" (400/501) */
     H1_E_BAD_CHUNK = -17,         /* invalid chunk size, extension or terminator */
-    H1_E_MISSING_HOST = -18,      /* HTTP/1.1 request without exactly one Host (400) */
+    H1_E_MISSING_HOST = -18,      /* no Host in 1.1, several Hosts, or an invalid one (400) */
     H1_E_BAD_STATUS_LINE = -19,   /* malformed status-line (response parsing) */
     H1_E_CHUNK_TOO_LARGE = -20,   /* chunk size does not fit in 63 bits */
 };

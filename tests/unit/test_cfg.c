@@ -130,7 +130,8 @@ static void test_full(void)
              "             drain = \"0s\" }\n"
              "limits = { header_size = \"32KB\", uri_size = 4096, headers = 256,\n"
              "           body_size = \"1GB\", connections = 20000 }\n"
-             "log = { access = \"logs/access.log\", format = \"json\", error = \"logs/error.log\",\n"
+             "log = { access = \"logs/access.log\", format = \"json\",\n"
+             "        error = \"logs/error.log\",\n"
              "        level = \"debug\" }\n");
     CHECK_MSG(l.c != NULL, "%s", l.errs);
     CHECK_INT(l.nlines, 0);
@@ -415,8 +416,8 @@ static void test_routes(void)
     char buf[1024];
     snprintf(buf, sizeof(buf), MINIMAL "%sroutes = {\n  { path = \"/*\", origin = \"apu\" },\n}\n",
              api);
-    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1].origin: no origin named \"apu\" (did you mean \"api\"?)",
-                    NULL);
+    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1].origin: no origin named \"apu\"",
+                    "(did you mean \"api\"?)");
     snprintf(buf, sizeof(buf), MINIMAL "%sroutes = { { path = \"/*\", origin = \"zzzzz\" } }\n",
              api);
     CHECK_ONE_ERROR(buf, "routes[1].origin: no origin named \"zzzzz\"", NULL);
@@ -432,7 +433,11 @@ static void test_routes(void)
              api);
     CHECK_ONE_ERROR(buf, "routes[1].path:", "':' must be followed by a parameter name");
     snprintf(buf, sizeof(buf), MINIMAL "%sroutes = { { origin = \"api\" } }\n", api);
-    CHECK_ONE_ERROR(buf, "routes[1].path: required key is missing", NULL);
+    CHECK_ONE_ERROR(buf, "routes[1].path: required key is missing",
+                    "(expected a path pattern like \"/api/*\")");
+    snprintf(buf, sizeof(buf), MINIMAL "%sroutes = {\n  { path = \"/\" },\n}\n", api);
+    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1].origin: required key is missing",
+                    "(expected the name of an origin)");
     /* a broken origins table does not cascade into every route */
     CHECK_ONE_ERROR(MINIMAL "origins = 5\nroutes = { { path = \"/\", origin = \"api\" } }\n",
                     "origins: expected a table", NULL);
@@ -469,8 +474,8 @@ static void test_lua_errors(void)
     FILE *err = open_memstream(&out, &len);
     CHECK(cfg_load("/nonexistent/tessera.lua", err) == NULL);
     fclose(err);
-    CHECK_MSG(strcmp(out, "/nonexistent/tessera.lua: cannot open: No such file or directory\n") == 0,
-              "%s", out);
+    const char *want = "/nonexistent/tessera.lua: cannot open: No such file or directory\n";
+    CHECK_MSG(strcmp(out, want) == 0, "%s", out);
     free(out);
     /* a NULL err stream is allowed */
     CHECK(cfg_load("/nonexistent/tessera.lua", NULL) == NULL);
@@ -661,8 +666,8 @@ static void test_demo_files(void)
     fclose(err);
     CHECK(c == NULL);
     char want[1200];
-    snprintf(want, sizeof(want), "%s:34: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)\n",
-             path);
+    snprintf(want, sizeof(want),
+             "%s:34: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)\n", path);
     CHECK_MSG(strcmp(out, want) == 0, "%s", out);
     free(out);
 }

@@ -131,7 +131,8 @@ static void run_matches(const char *const *patterns, size_t npatterns,
         size_t len = strlen(k->path);
         int rc = route_find(&c, k->path, len, &m);
         if (k->route < 0) {
-            CHECK_MSG(rc == -1, "\"%s\" matched %s", k->path, rc == 0 ? patterns[m.route - c.routes] : "");
+            CHECK_MSG(rc == -1, "\"%s\" matched %s", k->path,
+                      rc == 0 ? patterns[m.route - c.routes] : "");
             continue;
         }
         CHECK_MSG(rc == 0, "\"%s\" did not match", k->path);
