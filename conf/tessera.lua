@@ -8,7 +8,7 @@
 -- and list every key with its default:
 --   tessera --help-config
 
--- Worker processes: "auto" starts one per online CPU.
+-- Worker threads, each with its own event loop: "auto" starts one per online CPU.
 workers = "auto"
 
 -- Where clients connect. Port 0 would pick a free port at start.

@@ -128,8 +128,9 @@ void access__log(struct conn *c)
     char when[64];
     if (c->cfg->log.format == CFG_LOG_JSON) {
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        evbuffer_add_printf(b, "{\"time\":\"%s\",\"worker\":%u,\"id\":%llu,\"client\":\"%s\",\"method\":\"",
-                            when, w->id, (unsigned long long)c->req_id, c->peer);
+        evbuffer_add_printf(
+            b, "{\"time\":\"%s\",\"worker\":%u,\"id\":%llu,\"client\":\"%s\",\"method\":\"", when,
+            w->id, (unsigned long long)c->req_id, c->peer);
         add_json_str(b, c->method, strlen(c->method));
         evbuffer_add(b, "\",\"path\":\"", 10);
         add_json_str(b, c->target ? c->target : "", c->target_len);

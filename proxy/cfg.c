@@ -36,21 +36,34 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_FILE_SIZE (8u << 20)      /* a config file is a few KB: larger is a mistake */
+#define MAX_FILE_SIZE (8u << 20) /* a config file is a few KB: larger is a mistake */
 #define MAX_LUA_MEMORY ((size_t)64 << 20)
-#define MAX_LUA_STEPS 10000000ul      /* ~30ms of interpretation */
-#define HOOK_EVERY 1000               /* instructions between two budget checks */
-#define HOOK_EVERY_FALLBACK 10        /* the same without our allocator, see sandbox_new */
-#define PATH_CAP 512                  /* longest key path we render */
-#define NO_PATH ((size_t)-1)          /* the locator is inside an unnamed table */
-#define CHUNK_NAME "config"           /* Lua writes errors as "config:LINE: ..." */
+#define MAX_LUA_STEPS 10000000ul /* ~30ms of interpretation */
+#define HOOK_EVERY 1000          /* instructions between two budget checks */
+#define HOOK_EVERY_FALLBACK 10   /* the same without our allocator, see sandbox_new */
+#define PATH_CAP 512             /* longest key path we render */
+#define NO_PATH ((size_t)-1)     /* the locator is inside an unnamed table */
+#define CHUNK_NAME "config"      /* Lua writes errors as "config:LINE: ..." */
 
 /* ---- schema ------------------------------------------------------------------- */
 
 enum key_type {
-    T_WORKERS, T_INT, T_UINT, T_DURATION, T_SIZE, T_ADDR, T_ADDR_LIST, T_PATH,
-    T_PATH_OR_OFF, T_LOG_FORMAT, T_LOG_LEVEL, T_ROUTE_PATH, T_ORIGIN_REF,
-    T_SECTION, T_LIST, T_MAP,
+    T_WORKERS,
+    T_INT,
+    T_UINT,
+    T_DURATION,
+    T_SIZE,
+    T_ADDR,
+    T_ADDR_LIST,
+    T_PATH,
+    T_PATH_OR_OFF,
+    T_LOG_FORMAT,
+    T_LOG_LEVEL,
+    T_ROUTE_PATH,
+    T_ORIGIN_REF,
+    T_SECTION,
+    T_LIST,
+    T_MAP,
 };
 
 struct section;
@@ -61,7 +74,7 @@ struct key {
     size_t off;       /* of the field in the section's struct */
     size_t count_off; /* T_LIST, T_MAP, T_ADDR_LIST: of the size_t item count */
     uint64_t min, max;
-    const char *def;  /* as written in a config file; NULL: required */
+    const char *def; /* as written in a config file; NULL: required */
     const char *unit;
     const char *doc;
     const struct section *sub; /* T_SECTION, T_LIST, T_MAP */
@@ -71,17 +84,19 @@ struct section {
     const char *help_path; /* "", "listen[i]", "origins.NAME", "timeouts" */
     const struct key *keys;
     size_t nkeys;
-    size_t elem_size;      /* T_LIST/T_MAP items */
-    size_t name_off;       /* T_MAP items: of the char *name */
-    const char *example;   /* shown when the container itself is wrong */
+    size_t elem_size;    /* T_LIST/T_MAP items */
+    size_t name_off;     /* T_MAP items: of the char *name */
+    const char *example; /* shown when the container itself is wrong */
 };
 
 /* KEY(...) dispatches on the TYPE column, so only containers paste n<field> and
  * sec_<key>; BASE is the struct the current section's fields live in. */
-#define KEY(key, type, field, min, max, def, unit, doc)                                   \
+#define KEY(key, type, field, min, max, def, unit, doc)                                            \
     KEY_##type(#key, key, field, min, max, def, unit, doc),
-#define KEY_LEAF(t, name, field, min, max, def, unit, doc)                                \
-    { name, t, offsetof(BASE, field), 0, min, max, def, unit, doc, NULL }
+#define KEY_LEAF(t, name, field, min, max, def, unit, doc)                                         \
+    {                                                                                              \
+        name, t, offsetof(BASE, field), 0, min, max, def, unit, doc, NULL                          \
+    }
 #define KEY_WORKERS(name, key, ...) KEY_LEAF(T_WORKERS, name, __VA_ARGS__)
 #define KEY_INT(name, key, ...) KEY_LEAF(T_INT, name, __VA_ARGS__)
 #define KEY_UINT(name, key, ...) KEY_LEAF(T_UINT, name, __VA_ARGS__)
@@ -94,17 +109,25 @@ struct section {
 #define KEY_LOG_LEVEL(name, key, ...) KEY_LEAF(T_LOG_LEVEL, name, __VA_ARGS__)
 #define KEY_ROUTE_PATH(name, key, ...) KEY_LEAF(T_ROUTE_PATH, name, __VA_ARGS__)
 #define KEY_ORIGIN_REF(name, key, ...) KEY_LEAF(T_ORIGIN_REF, name, __VA_ARGS__)
-#define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                         \
-    { name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def,  \
-      unit, doc, NULL }
-#define KEY_LIST(name, key, field, min, max, def, unit, doc)                              \
-    { name, T_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def,       \
-      unit, doc, &sec_##key }
-#define KEY_MAP(name, key, field, min, max, def, unit, doc)                               \
-    { name, T_MAP, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,  \
-      doc, &sec_##key }
-#define KEY_SECTION(name, key, field, min, max, def, unit, doc)                           \
-    { name, T_SECTION, 0, 0, min, max, def, unit, doc, &sec_##key }
+#define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                                  \
+    {                                                                                              \
+        name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,   \
+            doc, NULL                                                                              \
+    }
+#define KEY_LIST(name, key, field, min, max, def, unit, doc)                                       \
+    {                                                                                              \
+        name, T_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit, doc,   \
+            &sec_##key                                                                             \
+    }
+#define KEY_MAP(name, key, field, min, max, def, unit, doc)                                        \
+    {                                                                                              \
+        name, T_MAP, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit, doc,    \
+            &sec_##key                                                                             \
+    }
+#define KEY_SECTION(name, key, field, min, max, def, unit, doc)                                    \
+    {                                                                                              \
+        name, T_SECTION, 0, 0, min, max, def, unit, doc, &sec_##key                                \
+    }
 
 #define BASE struct cfg_listen
 static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
@@ -121,28 +144,37 @@ static const struct key limit_keys[] = {CFG_SCHEMA_LIMITS(KEY)};
 static const struct key log_keys[] = {CFG_SCHEMA_LOG(KEY)};
 #undef BASE
 
-static const struct section sec_listen = {
-    "listen[i]", listen_keys, ARRAY_SIZE(listen_keys), sizeof(struct cfg_listen), 0,
-    "{ { addr = \"0.0.0.0:8080\" } }"};
-static const struct section sec_origins = {
-    "origins.NAME", origin_keys, ARRAY_SIZE(origin_keys), sizeof(struct cfg_origin),
-    offsetof(struct cfg_origin, name), "{ api = { servers = { \"127.0.0.1:9000\" } } }"};
-static const struct section sec_routes = {
-    "routes[i]", route_keys, ARRAY_SIZE(route_keys), sizeof(struct cfg_route), 0,
-    "{ { path = \"/*\", origin = \"api\" } }"};
+static const struct section sec_listen = {"listen[i]",
+                                          listen_keys,
+                                          ARRAY_SIZE(listen_keys),
+                                          sizeof(struct cfg_listen),
+                                          0,
+                                          "{ { addr = \"0.0.0.0:8080\" } }"};
+static const struct section sec_origins = {"origins.NAME",
+                                           origin_keys,
+                                           ARRAY_SIZE(origin_keys),
+                                           sizeof(struct cfg_origin),
+                                           offsetof(struct cfg_origin, name),
+                                           "{ api = { servers = { \"127.0.0.1:9000\" } } }"};
+static const struct section sec_routes = {"routes[i]",
+                                          route_keys,
+                                          ARRAY_SIZE(route_keys),
+                                          sizeof(struct cfg_route),
+                                          0,
+                                          "{ { path = \"/*\", origin = \"api\" } }"};
 static const struct section sec_timeouts = {
     "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
-static const struct section sec_limits = {
-    "limits", limit_keys, ARRAY_SIZE(limit_keys), 0, 0, "{ header_size = \"16KB\" }"};
-static const struct section sec_log = {
-    "log", log_keys, ARRAY_SIZE(log_keys), 0, 0, "{ access = \"-\" }"};
+static const struct section sec_limits = {"limits", limit_keys, ARRAY_SIZE(limit_keys),
+                                          0,        0,          "{ header_size = \"16KB\" }"};
+static const struct section sec_log = {"log", log_keys, ARRAY_SIZE(log_keys),
+                                       0,     0,        "{ access = \"-\" }"};
 
 #define BASE struct cfg
 static const struct key top_keys[] = {CFG_SCHEMA_TOP(KEY)};
 #undef BASE
 static const struct section sec_top = {"", top_keys, ARRAY_SIZE(top_keys), 0, 0, NULL};
 
-static const char *const log_formats[] = {"combined", "json"};      /* enum cfg_log_format */
+static const char *const log_formats[] = {"combined", "json"}; /* enum cfg_log_format */
 static const char *const log_levels[] = {"error", "warn", "info", "debug"}; /* cfg_log_level */
 
 /* ---- parsers ------------------------------------------------------------------ */
@@ -175,8 +207,8 @@ int cfg_parse_duration(const char *s, uint64_t *ms)
     static const struct {
         const char *unit;
         uint64_t ms;
-    } units[] = {{"d", CFG__MS_D}, {"h", CFG__MS_H}, {"ms", 1}, {"m", 60 * CFG__MS_S},
-                 {"s", CFG__MS_S}};
+    } units[] = {
+        {"d", CFG__MS_D}, {"h", CFG__MS_H}, {"ms", 1}, {"m", 60 * CFG__MS_S}, {"s", CFG__MS_S}};
     /* rank: d=4 h=3 m=2 s=1 ms=0; components must strictly decrease ("1h30m"). */
     static const int rank[] = {4, 3, 0, 2, 1};
     if (s == NULL || *s == '\0')
@@ -211,8 +243,8 @@ int cfg_parse_size(const char *s, uint64_t *bytes)
     static const struct {
         const char *unit;
         uint64_t mult;
-    } units[] = {{"", 1}, {"B", 1}, {"KB", CFG__KB}, {"MB", CFG__MB},
-                 {"GB", CFG__MB * 1024}, {"TB", CFG__TB}};
+    } units[] = {{"", 1},        {"B", 1}, {"KB", CFG__KB}, {"MB", CFG__MB}, {"GB", CFG__MB * 1024},
+                 {"TB", CFG__TB}};
     uint64_t v;
     if (s == NULL || parse_digits(&s, &v) < 0)
         return -1;
@@ -463,10 +495,10 @@ static size_t path_parent(const char *p, size_t len)
 /* ---- errors ------------------------------------------------------------------- */
 
 struct cfg_error {
-    char *path;     /* key path, or NULL for a Lua error */
+    char *path; /* key path, or NULL for a Lua error */
     char *msg;
-    unsigned line;  /* 0: unknown */
-    size_t seq;     /* keeps the sort stable */
+    unsigned line; /* 0: unknown */
+    size_t seq;    /* keeps the sort stable */
 };
 
 struct loader {
@@ -477,7 +509,7 @@ struct loader {
     struct cfg *c;
     char path[PATH_CAP];
     size_t plen;
-    bool origins_ok;   /* origin names are known: routes may be checked against them */
+    bool origins_ok; /* origin names are known: routes may be checked against them */
     struct cfg_error *errs;
     size_t nerrs, caperrs;
 };
@@ -509,7 +541,7 @@ __attribute__((format(printf, 2, 3))) static void fail(struct loader *ld, const 
 
 /* An error not tied to a key (file, Lua): line may be 0. */
 __attribute__((format(printf, 3, 4))) static void fail_file(struct loader *ld, unsigned line,
-                                                           const char *fmt, ...)
+                                                            const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -550,12 +582,8 @@ static void describe(lua_State *L, int idx, char *buf, size_t cap)
 {
     size_t n;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        snprintf(buf, cap, "nothing");
-        break;
-    case LUA_TBOOLEAN:
-        snprintf(buf, cap, "%s", lua_toboolean(L, idx) ? "true" : "false");
-        break;
+    case LUA_TNIL: snprintf(buf, cap, "nothing"); break;
+    case LUA_TBOOLEAN: snprintf(buf, cap, "%s", lua_toboolean(L, idx) ? "true" : "false"); break;
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
         if (d == (double)(long long)d && d > -1e15 && d < 1e15)
@@ -569,20 +597,15 @@ static void describe(lua_State *L, int idx, char *buf, size_t cap)
         quote(buf, cap, s, n);
         break;
     }
-    case LUA_TTABLE:
-        snprintf(buf, cap, "a table");
-        break;
-    default:
-        snprintf(buf, cap, "a %s", lua_typename(L, lua_type(L, idx)));
-        break;
+    case LUA_TTABLE: snprintf(buf, cap, "a table"); break;
+    default: snprintf(buf, cap, "a %s", lua_typename(L, lua_type(L, idx))); break;
     }
 }
 
 /* `expected <what>, got <value at idx> (<why>)` against the current path; why may
  * be NULL. */
 __attribute__((format(printf, 4, 5))) static void expected(struct loader *ld, int idx,
-                                                          const char *why, const char *fmt,
-                                                          ...)
+                                                           const char *why, const char *fmt, ...)
 {
     char what[512], got[128];
     va_list ap;
@@ -704,8 +727,8 @@ static void load_addr(struct loader *ld, int idx, struct cfg_addr *a, bool liste
 {
     const char *why = NULL;
     const char *s = get_str(ld->L, idx);
-    const char *example = listen ? "\"127.0.0.1:8080\" or \"[::1]:8080\""
-                                 : "\"127.0.0.1:9000\" or \"[::1]:9000\"";
+    const char *example =
+        listen ? "\"127.0.0.1:8080\" or \"[::1]:8080\"" : "\"127.0.0.1:9000\" or \"[::1]:9000\"";
     if (s == NULL || parse_addr(s, a, &why) < 0) {
         expected(ld, idx, why, "an address like %s", example);
         return;
@@ -907,8 +930,9 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
     case T_SIZE:
         s = get_str(L, idx);
         if (s != NULL ? cfg_parse_size(s, &v) < 0 : !get_uint(L, idx, 0, UINT64_MAX, &v)) {
-            expected(ld, idx, NULL, "a size like \"16KB\" (units B, KB, MB, GB, TB) or a number "
-                              "of bytes");
+            expected(ld, idx, NULL,
+                     "a size like \"16KB\" (units B, KB, MB, GB, TB) or a number "
+                     "of bytes");
         } else if (v < k->min || v > k->max) {
             fmt_size(lo, sizeof(lo), k->min);
             fmt_size(hi, sizeof(hi), k->max);
@@ -917,9 +941,7 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
             *(uint64_t *)field = v;
         }
         break;
-    case T_ADDR:
-        load_addr(ld, idx, (struct cfg_addr *)field, true);
-        break;
+    case T_ADDR: load_addr(ld, idx, (struct cfg_addr *)field, true); break;
     case T_ADDR_LIST: {
         if (lua_type(L, idx) != LUA_TTABLE) {
             expected(ld, idx, NULL, "an array of addresses like { \"127.0.0.1:9000\" }");
@@ -946,8 +968,7 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
     case T_PATH:
     case T_PATH_OR_OFF:
         s = get_str(L, idx);
-        if (k->type == T_PATH_OR_OFF && lua_type(L, idx) == LUA_TBOOLEAN &&
-            !lua_toboolean(L, idx))
+        if (k->type == T_PATH_OR_OFF && lua_type(L, idx) == LUA_TBOOLEAN && !lua_toboolean(L, idx))
             *(char **)field = NULL;
         else if (s != NULL && *s != '\0')
             *(char **)field = xstrdup(s);
@@ -959,9 +980,7 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
     case T_LOG_FORMAT:
         load_enum(ld, idx, (int *)field, log_formats, ARRAY_SIZE(log_formats));
         break;
-    case T_LOG_LEVEL:
-        load_enum(ld, idx, (int *)field, log_levels, ARRAY_SIZE(log_levels));
-        break;
+    case T_LOG_LEVEL: load_enum(ld, idx, (int *)field, log_levels, ARRAY_SIZE(log_levels)); break;
     case T_ROUTE_PATH: {
         /* The only ROUTE_PATH key is routes[i].path: base is the route. */
         struct cfg_route *r = (struct cfg_route *)base;
@@ -976,18 +995,14 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         }
         break;
     }
-    case T_ORIGIN_REF:
-        load_origin_ref(ld, idx, (const struct cfg_origin **)field);
-        break;
+    case T_ORIGIN_REF: load_origin_ref(ld, idx, (const struct cfg_origin **)field); break;
     case T_SECTION:
         if (lua_type(L, idx) == LUA_TTABLE)
             load_table(ld, k->sub, base, idx);
         else
             expected(ld, idx, NULL, "a table like %s", k->sub->example);
         break;
-    case T_LIST:
-        load_list(ld, k, base, idx);
-        break;
+    case T_LIST: load_list(ld, k, base, idx); break;
     case T_MAP:
         load_map(ld, k, base, idx);
         if (lua_type(L, idx) == LUA_TTABLE)
@@ -1001,9 +1016,7 @@ static void push_default(lua_State *L, const struct key *k)
 {
     switch (k->type) {
     case T_INT:
-    case T_UINT:
-        lua_pushnumber(L, strtod(k->def, NULL));
-        break;
+    case T_UINT: lua_pushnumber(L, strtod(k->def, NULL)); break;
     case T_PATH_OR_OFF:
         if (strcmp(k->def, "false") == 0)
             lua_pushboolean(L, 0);
@@ -1012,25 +1025,18 @@ static void push_default(lua_State *L, const struct key *k)
         break;
     case T_SECTION:
     case T_LIST:
-    case T_MAP:
-        lua_newtable(L);
-        break;
-    default:
-        lua_pushstring(L, k->def);
-        break;
+    case T_MAP: lua_newtable(L); break;
+    default: lua_pushstring(L, k->def); break;
     }
 }
 
 static const char *container_what(const struct key *k)
 {
     switch (k->type) {
-    case T_LIST:
-        return "an array of tables like ";
+    case T_LIST: return "an array of tables like ";
     case T_MAP:
-    case T_SECTION:
-        return "a table like ";
-    default:
-        return NULL;
+    case T_SECTION: return "a table like ";
+    default: return NULL;
     }
 }
 
@@ -1053,12 +1059,8 @@ static void missing(struct loader *ld, const struct key *k)
     case T_ROUTE_PATH:
         fail(ld, "required key is missing (expected a path pattern like \"/api/*\")");
         break;
-    case T_ORIGIN_REF:
-        fail(ld, "required key is missing (expected the name of an origin)");
-        break;
-    default:
-        fail(ld, "required key is missing");
-        break;
+    case T_ORIGIN_REF: fail(ld, "required key is missing (expected the name of an origin)"); break;
+    default: fail(ld, "required key is missing"); break;
     }
 }
 
@@ -1182,8 +1184,8 @@ static int walk(lua_State *L)
 struct sandbox {
     size_t used, limit;
     unsigned long steps;
-    int every;       /* instructions between two calls of the count hook */
-    bool own_alloc;  /* false: luaL_newstate's allocator, memory checked in the hook */
+    int every;      /* instructions between two calls of the count hook */
+    bool own_alloc; /* false: luaL_newstate's allocator, memory checked in the hook */
     bool over_memory, over_steps;
 };
 
@@ -1270,8 +1272,7 @@ static void lua_failure(struct loader *ld, int status, const struct sandbox *sb)
     lua_State *L = ld->L;
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (status == LUA_ERRMEM || (sb->over_memory && !sb->own_alloc)) {
-        fail_file(ld, 0, "the configuration uses more than %zuMB of memory",
-                  MAX_LUA_MEMORY >> 20);
+        fail_file(ld, 0, "the configuration uses more than %zuMB of memory", MAX_LUA_MEMORY >> 20);
         return;
     }
     if (msg == NULL) {
@@ -1312,7 +1313,7 @@ struct token {
     const char *s; /* for TK_STRING: the contents */
     size_t len;
     unsigned line;
-    bool plain;    /* TK_STRING: quoted, no escapes, so s..len is the value */
+    bool plain; /* TK_STRING: quoted, no escapes, so s..len is the value */
 };
 
 struct lexer {
@@ -1464,10 +1465,10 @@ static bool tok_is(const struct token *t, enum tok_kind kind, const char *s)
 
 static bool is_keyword(const struct token *t)
 {
-    static const char *const kw[] = {"and", "break", "do", "else", "elseif", "end",
-                                      "false", "for", "function", "goto", "if", "in",
-                                      "local", "nil", "not", "or", "repeat", "return",
-                                      "then", "true", "until", "while"};
+    static const char *const kw[] = {"and",   "break", "do",       "else", "elseif", "end",
+                                     "false", "for",   "function", "goto", "if",     "in",
+                                     "local", "nil",   "not",      "or",   "repeat", "return",
+                                     "then",  "true",  "until",    "while"};
     if (t->kind != TK_NAME)
         return false;
     for (size_t i = 0; i < ARRAY_SIZE(kw); i++)
@@ -1579,8 +1580,7 @@ static void loc_table(struct locator *lc, size_t plen)
             struct token p2 = peek(lc, 2), p3 = peek(lc, 3);
             if (p1.kind == TK_STRING && p1.plain && tok_is(&p2, TK_SYM, "]") &&
                 tok_is(&p3, TK_SYM, "=")) {
-                size_t np =
-                    plen == NO_PATH ? NO_PATH : path_add_key(lc->path, plen, p1.s, p1.len);
+                size_t np = plen == NO_PATH ? NO_PATH : path_add_key(lc->path, plen, p1.s, p1.len);
                 record(lc, np, t->line);
                 for (int i = 0; i < 4; i++)
                     advance(lc);
@@ -1750,9 +1750,7 @@ static void free_table(const struct section *sec, char *base)
         const struct key *k = &sec->keys[i];
         char *field = base + k->off;
         switch (k->type) {
-        case T_ADDR:
-            free(((struct cfg_addr *)field)->text);
-            break;
+        case T_ADDR: free(((struct cfg_addr *)field)->text); break;
         case T_ADDR_LIST: {
             struct cfg_addr *a = *(struct cfg_addr **)field;
             size_t n = *(size_t *)(base + k->count_off);
@@ -1762,16 +1760,12 @@ static void free_table(const struct section *sec, char *base)
             break;
         }
         case T_PATH:
-        case T_PATH_OR_OFF:
-            free(*(char **)field);
-            break;
+        case T_PATH_OR_OFF: free(*(char **)field); break;
         case T_ROUTE_PATH:
             free(((struct cfg_route *)base)->path);
             free(((struct cfg_route *)base)->segs);
             break;
-        case T_SECTION:
-            free_table(k->sub, base);
-            break;
+        case T_SECTION: free_table(k->sub, base); break;
         case T_LIST:
         case T_MAP: {
             char *items = *(char **)field;
@@ -1785,8 +1779,7 @@ static void free_table(const struct section *sec, char *base)
             free(items);
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -1917,41 +1910,23 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         fmt_size(hi, sizeof(hi), k->max);
         snprintf(buf, cap, "size %s..%s", lo, hi);
         break;
-    case T_ADDR:
-        snprintf(buf, cap, "address");
-        break;
+    case T_ADDR: snprintf(buf, cap, "address"); break;
     case T_ADDR_LIST:
         snprintf(buf, cap, "array of %llu..%llu addresses", (unsigned long long)k->min,
                  (unsigned long long)k->max);
         break;
-    case T_PATH:
-        snprintf(buf, cap, "file path or \"-\"");
-        break;
-    case T_PATH_OR_OFF:
-        snprintf(buf, cap, "file path, \"-\" or false");
-        break;
-    case T_LOG_FORMAT:
-        snprintf(buf, cap, "\"combined\" | \"json\"");
-        break;
-    case T_LOG_LEVEL:
-        snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\"");
-        break;
-    case T_ROUTE_PATH:
-        snprintf(buf, cap, "path pattern");
-        break;
-    case T_ORIGIN_REF:
-        snprintf(buf, cap, "origin name");
-        break;
-    case T_SECTION:
-        snprintf(buf, cap, "table");
-        break;
+    case T_PATH: snprintf(buf, cap, "file path or \"-\""); break;
+    case T_PATH_OR_OFF: snprintf(buf, cap, "file path, \"-\" or false"); break;
+    case T_LOG_FORMAT: snprintf(buf, cap, "\"combined\" | \"json\""); break;
+    case T_LOG_LEVEL: snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\""); break;
+    case T_ROUTE_PATH: snprintf(buf, cap, "path pattern"); break;
+    case T_ORIGIN_REF: snprintf(buf, cap, "origin name"); break;
+    case T_SECTION: snprintf(buf, cap, "table"); break;
     case T_LIST:
         snprintf(buf, cap, "array of %llu..%llu tables", (unsigned long long)k->min,
                  (unsigned long long)k->max);
         break;
-    case T_MAP:
-        snprintf(buf, cap, "table of NAME = table");
-        break;
+    case T_MAP: snprintf(buf, cap, "table of NAME = table"); break;
     }
     if (k->unit[0] != '\0' && (k->type == T_INT || k->type == T_UINT || k->type == T_WORKERS)) {
         size_t n = strlen(buf);

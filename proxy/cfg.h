@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 
 struct cfg_addr {
-    char *text;                   /* as written, e.g. "127.0.0.1:9000" */
-    struct sockaddr_storage sa;   /* resolved numerically (no DNS at load time) */
+    char *text;                 /* as written, e.g. "127.0.0.1:9000" */
+    struct sockaddr_storage sa; /* resolved numerically (no DNS at load time) */
     socklen_t sa_len;
 };
 
@@ -31,14 +31,14 @@ struct cfg_origin {
     char *name;
     struct cfg_addr *servers;
     size_t nservers;
-    uint64_t connect_timeout_ms; /* origins.X.connect_timeout, default 1s */
-    uint64_t timeout_ms;         /* origins.X.timeout: wait for response head and
-                                    between reads of the body, default 30s */
-    unsigned max_fails;          /* origins.X.max_fails: failures in a row before the
-                                    server is skipped, default 3 */
-    uint64_t fail_timeout_ms;    /* origins.X.fail_timeout: how long it is skipped, 10s */
-    unsigned keepalive;          /* origins.X.keepalive: idle connections kept per
-                                    worker per server, default 32 */
+    uint64_t connect_timeout_ms;   /* origins.X.connect_timeout, default 1s */
+    uint64_t timeout_ms;           /* origins.X.timeout: wait for response head and
+                                      between reads of the body, default 30s */
+    unsigned max_fails;            /* origins.X.max_fails: failures in a row before the
+                                      server is skipped, default 3 */
+    uint64_t fail_timeout_ms;      /* origins.X.fail_timeout: how long it is skipped, 10s */
+    unsigned keepalive;            /* origins.X.keepalive: idle connections kept per
+                                      worker per server, default 32 */
     uint64_t keepalive_timeout_ms; /* origins.X.keepalive_timeout, default 60s */
 };
 
@@ -53,7 +53,7 @@ struct cfg_seg {
 };
 
 struct cfg_route {
-    char *path;                /* the pattern as written */
+    char *path; /* the pattern as written */
     struct cfg_seg *segs;
     size_t nsegs;
     const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
@@ -67,7 +67,7 @@ struct cfg {
 #define CFG_MAGIC 0x43464731u
     char *file;
 
-    unsigned workers;          /* "auto" resolves to the number of online CPUs */
+    unsigned workers; /* "auto" resolves to the number of online CPUs */
 
     struct cfg_listen *listen;
     size_t nlisten;
@@ -75,7 +75,7 @@ struct cfg {
     struct cfg_origin *origins;
     size_t norigins;
 
-    struct cfg_route *routes;  /* in file order; the first match wins */
+    struct cfg_route *routes; /* in file order; the first match wins */
     size_t nroutes;
 
     struct {
@@ -87,17 +87,17 @@ struct cfg {
     } timeouts;
 
     struct {
-        uint64_t header_size;  /* limits.header_size: request head bytes, 16KB */
-        uint64_t uri_size;     /* limits.uri_size: request-target bytes, 8KB */
-        unsigned headers;      /* limits.headers: header fields, 100 (<= 256) */
-        uint64_t body_size;    /* limits.body_size: request body bytes, 100MB */
-        unsigned connections;  /* limits.connections: per worker, 10000 */
+        uint64_t header_size; /* limits.header_size: request head bytes, 16KB */
+        uint64_t uri_size;    /* limits.uri_size: request-target bytes, 8KB */
+        unsigned headers;     /* limits.headers: header fields, 100 (<= 256) */
+        uint64_t body_size;   /* limits.body_size: request body bytes, 100MB */
+        unsigned connections; /* limits.connections: per worker, 10000 */
     } limits;
 
     struct {
-        char *access;          /* log.access: path, "-" for stdout, NULL for off */
+        char *access;               /* log.access: path, "-" for stdout, NULL for off */
         enum cfg_log_format format; /* log.format: "combined" (default) or "json" */
-        char *error;           /* log.error: path or "-" for stderr (default) */
+        char *error;                /* log.error: path or "-" for stderr (default) */
         enum cfg_log_level level;   /* log.level: error|warn|info (default)|debug */
     } log;
 
@@ -118,8 +118,8 @@ const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *name);
 void cfg_help(FILE *out);
 
 /* Parsers shared with the rest of the code base; they return 0 or -1. */
-int cfg_parse_duration(const char *s, uint64_t *ms); /* "250ms" "30s" "5m" "1h" "2d" */
-int cfg_parse_size(const char *s, uint64_t *bytes);  /* "512" "16KB" "512MB" "1GB" */
+int cfg_parse_duration(const char *s, uint64_t *ms);     /* "250ms" "30s" "5m" "1h" "2d" */
+int cfg_parse_size(const char *s, uint64_t *bytes);      /* "512" "16KB" "512MB" "1GB" */
 int cfg_parse_addr(const char *s, struct cfg_addr *out); /* "host:port", "[v6]:port" */
 
 #endif

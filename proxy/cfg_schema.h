@@ -33,84 +33,83 @@
 #define CFG__TB (1024ull * 1024 * 1024 * 1024)
 
 /* Top level: the globals a config file defines (struct cfg). */
-#define CFG_SCHEMA_TOP(X)                                                                  \
-    X(workers, WORKERS, workers, 1, 256, "auto", "processes",                              \
-      "worker processes: \"auto\" starts one per online CPU")                              \
-    X(listen, LIST, listen, 1, 256, NULL, "listeners",                                     \
-      "where clients connect: an array of { addr = ..., backlog = ... }, at least one")    \
-    X(origins, MAP, origins, 0, 1000, "{}", "origins",                                     \
-      "named upstream pools: origins = { api = { servers = { \"127.0.0.1:9000\" } } }")    \
-    X(routes, LIST, routes, 0, 10000, "{}", "routes",                                      \
-      "path patterns mapped to origins, in order; the first match wins")                   \
-    X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                 \
-    X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                    \
+#define CFG_SCHEMA_TOP(X)                                                                          \
+    X(workers, WORKERS, workers, 1, 256, "auto", "threads",                                        \
+      "worker threads (one event loop each): \"auto\" starts one per online CPU")                  \
+    X(listen, LIST, listen, 1, 256, NULL, "listeners",                                             \
+      "where clients connect: an array of { addr = ..., backlog = ... }, at least one")            \
+    X(origins, MAP, origins, 0, 1000, "{}", "origins",                                             \
+      "named upstream pools: origins = { api = { servers = { \"127.0.0.1:9000\" } } }")            \
+    X(routes, LIST, routes, 0, 10000, "{}", "routes",                                              \
+      "path patterns mapped to origins, in order; the first match wins")                           \
+    X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
+    X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
     X(log, SECTION, log, 0, 0, "{}", "", "access and error logs")
 
 /* listen[i] (struct cfg_listen) */
-#define CFG_SCHEMA_LISTEN(X)                                                               \
-    X(addr, ADDR, addr, 0, 0, NULL, "",                                                    \
-      "\"host:port\" or \"[v6]:port\"; host is a numeric IP, \"localhost\" or \"*\"; "     \
-      "port 0 picks a free port at start")                                                 \
-    X(backlog, INT, backlog, 1, 65535, "511", "connections",                               \
-      "length of the kernel accept queue")
+#define CFG_SCHEMA_LISTEN(X)                                                                       \
+    X(addr, ADDR, addr, 0, 0, NULL, "",                                                            \
+      "\"host:port\" or \"[v6]:port\"; host is a numeric IP, \"localhost\" or \"*\"; "             \
+      "port 0 picks a free port at start")                                                         \
+    X(backlog, INT, backlog, 1, 65535, "511", "connections", "length of the kernel accept queue")
 
 /* origins.NAME (struct cfg_origin); NAME is [A-Za-z0-9_.-]+ */
-#define CFG_SCHEMA_ORIGINS(X)                                                              \
-    X(servers, ADDR_LIST, servers, 1, 256, NULL, "servers",                                \
-      "the pool: an array of \"ip:port\" addresses, tried round-robin")                    \
-    X(connect_timeout, DURATION, connect_timeout_ms, 1, CFG__MS_H, "1s", "",               \
-      "time allowed to open a connection to a server")                                     \
-    X(timeout, DURATION, timeout_ms, 1, CFG__MS_D, "30s", "",                              \
-      "wait for the response head, and between reads of the body")                         \
-    X(max_fails, UINT, max_fails, 0, 1000, "3", "failures",                                \
-      "failures in a row before a server is skipped; 0 never skips")                       \
-    X(fail_timeout, DURATION, fail_timeout_ms, 1, CFG__MS_D, "10s", "",                    \
-      "how long a failed server is skipped")                                               \
-    X(keepalive, UINT, keepalive, 0, 10000, "32", "connections",                           \
-      "idle connections kept per worker per server; 0 closes after each response")         \
-    X(keepalive_timeout, DURATION, keepalive_timeout_ms, 1, CFG__MS_D, "60s", "",          \
+#define CFG_SCHEMA_ORIGINS(X)                                                                      \
+    X(servers, ADDR_LIST, servers, 1, 256, NULL, "servers",                                        \
+      "the pool: an array of \"ip:port\" addresses, tried round-robin")                            \
+    X(connect_timeout, DURATION, connect_timeout_ms, 1, CFG__MS_H, "1s", "",                       \
+      "time allowed to open a connection to a server")                                             \
+    X(timeout, DURATION, timeout_ms, 1, CFG__MS_D, "30s", "",                                      \
+      "wait for the response head, and between reads of the body")                                 \
+    X(max_fails, UINT, max_fails, 0, 1000, "3", "failures",                                        \
+      "failures in a row before a server is skipped; 0 never skips")                               \
+    X(fail_timeout, DURATION, fail_timeout_ms, 1, CFG__MS_D, "10s", "",                            \
+      "how long a failed server is skipped")                                                       \
+    X(keepalive, UINT, keepalive, 0, 10000, "32", "connections",                                   \
+      "idle connections kept per worker per server; 0 closes after each response")                 \
+    X(keepalive_timeout, DURATION, keepalive_timeout_ms, 1, CFG__MS_D, "60s", "",                  \
       "how long an idle origin connection is kept")
 
 /* routes[i] (struct cfg_route) */
-#define CFG_SCHEMA_ROUTES(X)                                                               \
-    X(path, ROUTE_PATH, path, 0, 0, NULL, "",                                              \
-      "pattern: literal segments, \":name\" for one segment, a final \"*\" for the rest")  \
+#define CFG_SCHEMA_ROUTES(X)                                                                       \
+    X(path, ROUTE_PATH, path, 0, 0, NULL, "",                                                      \
+      "pattern: literal segments, \":name\" for one segment, a final \"*\" for the rest")          \
     X(origin, ORIGIN_REF, origin, 0, 0, NULL, "", "name of the origin that serves it")
 
 /* timeouts (struct cfg, .timeouts) */
-#define CFG_SCHEMA_TIMEOUTS(X)                                                             \
-    X(header, DURATION, timeouts.header_ms, 1, CFG__MS_H, "10s", "",                       \
-      "time allowed for a whole request head to arrive")                                   \
-    X(body, DURATION, timeouts.body_ms, 1, CFG__MS_D, "30s", "",                           \
-      "time allowed between two reads of a request body")                                  \
-    X(keepalive, DURATION, timeouts.keepalive_ms, 1, CFG__MS_D, "75s", "",                 \
-      "how long an idle client connection is kept between requests")                       \
-    X(send, DURATION, timeouts.send_ms, 1, CFG__MS_D, "30s", "",                           \
-      "time allowed between two writes to a client")                                       \
-    X(drain, DURATION, timeouts.drain_ms, 0, CFG__MS_H, "10s", "",                         \
+#define CFG_SCHEMA_TIMEOUTS(X)                                                                     \
+    X(header, DURATION, timeouts.header_ms, 1, CFG__MS_H, "10s", "",                               \
+      "time allowed for a whole request head to arrive")                                           \
+    X(body, DURATION, timeouts.body_ms, 1, CFG__MS_D, "30s", "",                                   \
+      "time allowed between two reads of a request body")                                          \
+    X(keepalive, DURATION, timeouts.keepalive_ms, 1, CFG__MS_D, "75s", "",                         \
+      "how long an idle client connection is kept between requests")                               \
+    X(send, DURATION, timeouts.send_ms, 1, CFG__MS_D, "30s", "",                                   \
+      "time allowed between two writes to a client")                                               \
+    X(drain, DURATION, timeouts.drain_ms, 0, CFG__MS_H, "10s", "",                                 \
       "grace for requests in flight on SIGTERM")
 
 /* limits (struct cfg, .limits) */
-#define CFG_SCHEMA_LIMITS(X)                                                               \
-    X(header_size, SIZE, limits.header_size, CFG__KB, CFG__MB, "16KB", "",                 \
-      "largest request head (request line and header fields); larger gets 431")           \
-    X(uri_size, SIZE, limits.uri_size, 256, CFG__MB, "8KB", "",                            \
-      "largest request-target, at most header_size; longer gets 414")                      \
-    X(headers, UINT, limits.headers, 1, 256, "100", "fields",                              \
-      "most header fields in a request; more gets 431")                                    \
-    X(body_size, SIZE, limits.body_size, 0, CFG__TB, "100MB", "",                          \
-      "largest request body; larger gets 413")                                             \
-    X(connections, UINT, limits.connections, 1, 1000000, "10000", "connections",           \
+#define CFG_SCHEMA_LIMITS(X)                                                                       \
+    X(header_size, SIZE, limits.header_size, CFG__KB, CFG__MB, "16KB", "",                         \
+      "largest request head (request line and header fields); larger gets 431")                    \
+    X(uri_size, SIZE, limits.uri_size, 256, CFG__MB, "8KB", "",                                    \
+      "largest request-target, at most header_size; longer gets 414")                              \
+    X(headers, UINT, limits.headers, 1, 256, "100", "fields",                                      \
+      "most header fields in a request; more gets 431")                                            \
+    X(body_size, SIZE, limits.body_size, 0, CFG__TB, "100MB", "",                                  \
+      "largest request body; larger gets 413")                                                     \
+    X(connections, UINT, limits.connections, 1, 1000000, "10000", "connections",                   \
       "client connections per worker; further ones wait in the accept queue")
 
 /* log (struct cfg, .log) */
-#define CFG_SCHEMA_LOG(X)                                                                  \
-    X(access, PATH_OR_OFF, log.access, 0, 0, "false", "",                                  \
-      "access log: a file path, \"-\" for stdout, or false for none")                      \
-    X(format, LOG_FORMAT, log.format, 0, 0, "combined", "",                                \
-      "access log format: \"combined\" or \"json\"")                                       \
-    X(error, PATH, log.error, 0, 0, "-", "", "error log: a file path, or \"-\" for stderr") \
-    X(level, LOG_LEVEL, log.level, 0, 0, "info", "",                                       \
+#define CFG_SCHEMA_LOG(X)                                                                          \
+    X(access, PATH_OR_OFF, log.access, 0, 0, "false", "",                                          \
+      "access log: a file path, \"-\" for stdout, or false for none")                              \
+    X(format, LOG_FORMAT, log.format, 0, 0, "combined", "",                                        \
+      "access log format: \"combined\" or \"json\"")                                               \
+    X(error, PATH, log.error, 0, 0, "-", "", "error log: a file path, or \"-\" for stderr")        \
+    X(level, LOG_LEVEL, log.level, 0, 0, "info", "",                                               \
       "error log level: \"error\", \"warn\", \"info\" or \"debug\"")
 
 #endif

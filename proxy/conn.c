@@ -24,8 +24,8 @@
 
 #define BODY_CHUNK_HEAD_MAX 24
 
-static const char *const state_names[] = {"idle", "read-head", "proxy", "send-local", "flush",
-                                          "closed"};
+static const char *const state_names[] = {"idle",       "read-head", "proxy",
+                                          "send-local", "flush",     "closed"};
 
 static void set_state(struct conn *c, enum conn_state s)
 {
@@ -401,15 +401,12 @@ static void on_read(struct bufferevent *bev, void *arg)
         abort();
     switch (c->state) {
     case CONN_IDLE:
-    case CONN_READ_HEAD:
-        try_parse(c);
-        break;
+    case CONN_READ_HEAD: try_parse(c); break;
     case CONN_PROXY:
         if (!c->req_body_done)
             conn__body_to_upstream(c);
         break;
-    default:
-        break; /* pipelined bytes wait for the current response */
+    default: break; /* pipelined bytes wait for the current response */
     }
 }
 
@@ -417,9 +414,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     switch (c->state) {
-    case CONN_PROXY:
-        up__on_client_writable(c);
-        break;
+    case CONN_PROXY: up__on_client_writable(c); break;
     case CONN_SEND_LOCAL:
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             finish_response(c);
@@ -428,8 +423,7 @@ static void on_write(struct bufferevent *bev, void *arg)
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             conn__close(c);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -475,8 +469,9 @@ void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int
     c->w = w;
     c->state = CONN_IDLE;
     c->req_body_done = 1;
-    const void *ip = sa->sa_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr
-                                               : (const void *)&((struct sockaddr_in *)sa)->sin_addr;
+    const void *ip = sa->sa_family == AF_INET6
+                         ? (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr
+                         : (const void *)&((struct sockaddr_in *)sa)->sin_addr;
     evutil_inet_ntop(sa->sa_family, ip, c->peer, sizeof(c->peer));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -153,14 +153,10 @@ static enum stop stop_at(const char *b, size_t i, size_t end, size_t *next)
 static int stop_err(enum stop s, int eol_err, int other_err)
 {
     switch (s) {
-    case STOP_MORE:
-        return H1_NEED_MORE;
-    case STOP_BARE_CR:
-        return H1_E_BARE_CR;
-    case STOP_EOL:
-        return eol_err;
-    default:
-        return other_err;
+    case STOP_MORE: return H1_NEED_MORE;
+    case STOP_BARE_CR: return H1_E_BARE_CR;
+    case STOP_EOL: return eol_err;
+    default: return other_err;
     }
 }
 
@@ -684,52 +680,29 @@ int h1_is_fatal(int err)
 const char *h1_strerror(int err)
 {
     switch (err) {
-    case H1_OK:
-        return "success";
-    case H1_NEED_MORE:
-        return "incomplete message";
-    case H1_E_BAD_REQUEST_LINE:
-        return "malformed request line";
-    case H1_E_BAD_METHOD:
-        return "invalid method";
-    case H1_E_BAD_TARGET:
-        return "invalid byte in request target";
-    case H1_E_BAD_VERSION:
-        return "invalid HTTP version";
-    case H1_E_VERSION_UNSUPPORTED:
-        return "HTTP version not supported";
-    case H1_E_URI_TOO_LONG:
-        return "request target too long";
-    case H1_E_HEADERS_TOO_LARGE:
-        return "header section too large";
-    case H1_E_TOO_MANY_HEADERS:
-        return "too many header fields";
-    case H1_E_BAD_HEADER_NAME:
-        return "invalid header field name";
-    case H1_E_SPACE_BEFORE_COLON:
-        return "whitespace between header field name and colon";
-    case H1_E_OBS_FOLD:
-        return "obsolete header line folding";
-    case H1_E_BARE_CR:
-        return "CR not followed by LF";
-    case H1_E_BAD_HEADER_VALUE:
-        return "control character in header field value";
-    case H1_E_CL_AND_TE:
-        return "Content-Length together with Transfer-Encoding";
-    case H1_E_BAD_CONTENT_LENGTH:
-        return "invalid or repeated Content-Length";
-    case H1_E_BAD_TRANSFER_ENCODING:
-        return "unsupported Transfer-Encoding";
-    case H1_E_BAD_CHUNK:
-        return "invalid chunked framing";
-    case H1_E_MISSING_HOST:
-        return "missing, repeated or invalid Host";
-    case H1_E_BAD_STATUS_LINE:
-        return "malformed status line";
-    case H1_E_CHUNK_TOO_LARGE:
-        return "chunk size too large";
-    default:
-        return "unknown h1 error";
+    case H1_OK: return "success";
+    case H1_NEED_MORE: return "incomplete message";
+    case H1_E_BAD_REQUEST_LINE: return "malformed request line";
+    case H1_E_BAD_METHOD: return "invalid method";
+    case H1_E_BAD_TARGET: return "invalid byte in request target";
+    case H1_E_BAD_VERSION: return "invalid HTTP version";
+    case H1_E_VERSION_UNSUPPORTED: return "HTTP version not supported";
+    case H1_E_URI_TOO_LONG: return "request target too long";
+    case H1_E_HEADERS_TOO_LARGE: return "header section too large";
+    case H1_E_TOO_MANY_HEADERS: return "too many header fields";
+    case H1_E_BAD_HEADER_NAME: return "invalid header field name";
+    case H1_E_SPACE_BEFORE_COLON: return "whitespace between header field name and colon";
+    case H1_E_OBS_FOLD: return "obsolete header line folding";
+    case H1_E_BARE_CR: return "CR not followed by LF";
+    case H1_E_BAD_HEADER_VALUE: return "control character in header field value";
+    case H1_E_CL_AND_TE: return "Content-Length together with Transfer-Encoding";
+    case H1_E_BAD_CONTENT_LENGTH: return "invalid or repeated Content-Length";
+    case H1_E_BAD_TRANSFER_ENCODING: return "unsupported Transfer-Encoding";
+    case H1_E_BAD_CHUNK: return "invalid chunked framing";
+    case H1_E_MISSING_HOST: return "missing, repeated or invalid Host";
+    case H1_E_BAD_STATUS_LINE: return "malformed status line";
+    case H1_E_CHUNK_TOO_LARGE: return "chunk size too large";
+    default: return "unknown h1 error";
     }
 }
 
@@ -737,15 +710,11 @@ int h1_err_status(int err)
 {
     switch (err) {
     case H1_OK:
-    case H1_NEED_MORE:
-        return 0;
-    case H1_E_URI_TOO_LONG:
-        return 414;
+    case H1_NEED_MORE: return 0;
+    case H1_E_URI_TOO_LONG: return 414;
     case H1_E_HEADERS_TOO_LARGE:
-    case H1_E_TOO_MANY_HEADERS:
-        return 431;
-    case H1_E_VERSION_UNSUPPORTED:
-        return 505;
+    case H1_E_TOO_MANY_HEADERS: return 431;
+    case H1_E_VERSION_UNSUPPORTED: return 505;
     default:
         /* BAD_TRANSFER_ENCODING also covers "chunked, chunked" and TE in 1.0,
          * which are framing errors, so 400 rather than 501. */
@@ -888,8 +857,7 @@ static int step_size_line(struct h1_chunked *c, unsigned char b)
             return H1_NEED_MORE;
         }
         break;
-    case CS_SIZE_LF:
-        return b == '\n' ? size_line_done(c) : H1_E_BAD_CHUNK;
+    case CS_SIZE_LF: return b == '\n' ? size_line_done(c) : H1_E_BAD_CHUNK;
     }
     /* After a size, a name, a token or a closing quote: ";" or the line end. */
     if (b == ';') {

@@ -21,27 +21,27 @@
 
 enum h1_err {
     H1_OK = 0,
-    H1_NEED_MORE = 1, /* not an error: the head is not complete yet */
-    H1_E_BAD_REQUEST_LINE = -1,   /* malformed request-line (400) */
-    H1_E_BAD_METHOD = -2,         /* method is not a token (400) */
-    H1_E_BAD_TARGET = -3,         /* request-target has invalid bytes (400) */
-    H1_E_BAD_VERSION = -4,        /* not HTTP/1.x (400) */
-    H1_E_VERSION_UNSUPPORTED = -5,/* well formed HTTP/2+ on an h1 line (505) */
-    H1_E_URI_TOO_LONG = -6,       /* request-target over limit (414) */
-    H1_E_HEADERS_TOO_LARGE = -7,  /* head over limit (431) */
-    H1_E_TOO_MANY_HEADERS = -8,   /* header count over limit (431) */
-    H1_E_BAD_HEADER_NAME = -9,    /* empty name or not a token (400) */
-    H1_E_SPACE_BEFORE_COLON = -10,/* "Name :" (400, RFC 9112 5.1) */
-    H1_E_OBS_FOLD = -11,          /* line folding (400, RFC 9112 5.2) */
-    H1_E_BARE_CR = -12,           /* CR not followed by LF (400, RFC 9112 2.2) */
-    H1_E_BAD_HEADER_VALUE = -13,  /* control character in a field value (400) */
-    H1_E_CL_AND_TE = -14,         /* Content-Length with Transfer-Encoding (400) */
-    H1_E_BAD_CONTENT_LENGTH = -15,/* invalid or differing Content-Length (400) */
+    H1_NEED_MORE = 1,                 /* not an error: the head is not complete yet */
+    H1_E_BAD_REQUEST_LINE = -1,       /* malformed request-line (400) */
+    H1_E_BAD_METHOD = -2,             /* method is not a token (400) */
+    H1_E_BAD_TARGET = -3,             /* request-target has invalid bytes (400) */
+    H1_E_BAD_VERSION = -4,            /* not HTTP/1.x (400) */
+    H1_E_VERSION_UNSUPPORTED = -5,    /* well formed HTTP/2+ on an h1 line (505) */
+    H1_E_URI_TOO_LONG = -6,           /* request-target over limit (414) */
+    H1_E_HEADERS_TOO_LARGE = -7,      /* head over limit (431) */
+    H1_E_TOO_MANY_HEADERS = -8,       /* header count over limit (431) */
+    H1_E_BAD_HEADER_NAME = -9,        /* empty name or not a token (400) */
+    H1_E_SPACE_BEFORE_COLON = -10,    /* "Name :" (400, RFC 9112 5.1) */
+    H1_E_OBS_FOLD = -11,              /* line folding (400, RFC 9112 5.2) */
+    H1_E_BARE_CR = -12,               /* CR not followed by LF (400, RFC 9112 2.2) */
+    H1_E_BAD_HEADER_VALUE = -13,      /* control character in a field value (400) */
+    H1_E_CL_AND_TE = -14,             /* Content-Length with Transfer-Encoding (400) */
+    H1_E_BAD_CONTENT_LENGTH = -15,    /* invalid or differing Content-Length (400) */
     H1_E_BAD_TRANSFER_ENCODING = -16, /* TE other than a final "chunked" (400/501) */
-    H1_E_BAD_CHUNK = -17,         /* invalid chunk size, extension or terminator */
-    H1_E_MISSING_HOST = -18,      /* no Host in 1.1, several Hosts, or an invalid one (400) */
-    H1_E_BAD_STATUS_LINE = -19,   /* malformed status-line (response parsing) */
-    H1_E_CHUNK_TOO_LARGE = -20,   /* chunk size does not fit in 63 bits */
+    H1_E_BAD_CHUNK = -17,             /* invalid chunk size, extension or terminator */
+    H1_E_MISSING_HOST = -18,          /* no Host in 1.1, several Hosts, or an invalid one (400) */
+    H1_E_BAD_STATUS_LINE = -19,       /* malformed status-line (response parsing) */
+    H1_E_CHUNK_TOO_LARGE = -20,       /* chunk size does not fit in 63 bits */
 };
 
 struct h1_limits {
@@ -83,7 +83,7 @@ struct h1_msg {
     size_t num_headers;
 
     enum h1_body body;
-    uint64_t content_length; /* valid when body == H1_BODY_LENGTH */
+    uint64_t content_length;      /* valid when body == H1_BODY_LENGTH */
     unsigned keep_alive : 1;      /* per version and Connection header */
     unsigned expect_continue : 1; /* "Expect: 100-continue" was sent */
     unsigned upgrade : 1;         /* a Connection: upgrade / Upgrade header is present */
@@ -95,14 +95,13 @@ struct h1_msg {
  * buf) and msg->head_len. Returns H1_NEED_MORE when the head is incomplete and still
  * within the limits, or a negative h1_err. Checks every rejection listed in enum
  * h1_err, and applies RFC 9112 6.3 to decide msg->body. */
-int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
-                     struct h1_msg *msg);
+int h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim, struct h1_msg *msg);
 
 /* Parses a response head. `head_request` is non-zero when the request was HEAD, so
  * the response has no body whatever its headers say; 1xx, 204 and 304 never have
  * one either (RFC 9112 6.3). Without CL or chunked, msg->body is UNTIL_CLOSE. */
-int h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim,
-                      int head_request, struct h1_msg *msg);
+int h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim, int head_request,
+                      struct h1_msg *msg);
 
 /* Case-insensitive search for a header; returns its index or -1. */
 int h1_header_find(const struct h1_msg *msg, const char *name, size_t start);

@@ -22,10 +22,10 @@ int log_reopen(void);
 void log__write(int level, const char *ctx, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-#define LOG__AT(lvl, ctx, ...)                                                   \
-    do {                                                                         \
-        if ((lvl) <= log__level)                                                 \
-            log__write((lvl), (ctx), __FILE__, __LINE__, __VA_ARGS__);           \
+#define LOG__AT(lvl, ctx, ...)                                                                     \
+    do {                                                                                           \
+        if ((lvl) <= log__level)                                                                   \
+            log__write((lvl), (ctx), __FILE__, __LINE__, __VA_ARGS__);                             \
     } while (0)
 
 /* ctx names the module or request ("up", "w1 r42"); may be NULL. */

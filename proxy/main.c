@@ -33,15 +33,14 @@ static int draining;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tessera [-c FILE] [-t] [-v] [--help] [--help-config]\n"
-            "  -c, --config FILE  configuration file (default conf/tessera.lua)\n"
-            "  -t, --test         check the configuration and exit 0 (valid) or 1\n"
-            "  -v, --version      print the version and the linked libraries' versions\n"
-            "  -h, --help         this text\n"
-            "      --help-config  every configuration key with its type, default and use\n"
-            "signals: TERM/INT drain and exit, HUP reloads the configuration,\n"
-            "         USR1 reopens the log files\n");
+    fprintf(out, "usage: tessera [-c FILE] [-t] [-v] [--help] [--help-config]\n"
+                 "  -c, --config FILE  configuration file (default conf/tessera.lua)\n"
+                 "  -t, --test         check the configuration and exit 0 (valid) or 1\n"
+                 "  -v, --version      print the version and the linked libraries' versions\n"
+                 "  -h, --help         this text\n"
+                 "      --help-config  every configuration key with its type, default and use\n"
+                 "signals: TERM/INT drain and exit, HUP reloads the configuration,\n"
+                 "         USR1 reopens the log files\n");
 }
 
 static void version(void)
@@ -94,9 +93,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         log_info("main", "SIGHUP: configuration reloaded from %s", cfg_path);
         break;
     }
-    case SIGUSR1:
-        srv_reopen_logs();
-        break;
+    case SIGUSR1: srv_reopen_logs(); break;
     }
 }
 
@@ -104,8 +101,8 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
-        {"version", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
-        {"help-config", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, 'H'},  {NULL, 0, NULL, 0},
     };
     int test_only = 0, ch;
     cfg_path = "conf/tessera.lua";
@@ -158,8 +155,8 @@ int main(int argc, char **argv)
     }
     if (srv_start(current, main_base, on_all_done, NULL) < 0)
         return 1;
-    log_info("main", "tessera %s started: %u workers, config %s", TESSERA_VERSION,
-             current->workers, cfg_path);
+    log_info("main", "tessera %s started: %u workers, config %s", TESSERA_VERSION, current->workers,
+             cfg_path);
     event_base_dispatch(main_base);
     srv_join();
     log_info("main", "stopped");

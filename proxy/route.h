@@ -16,7 +16,7 @@ struct cfg_route;
 #define ROUTE_MAX_PARAMS 8
 
 struct route_param {
-    const char *name;  /* from the pattern, without ':'; "*" for the rest */
+    const char *name; /* from the pattern, without ':'; "*" for the rest */
     size_t name_len;
     const char *value; /* points into the matched path */
     size_t value_len;

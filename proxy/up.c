@@ -64,7 +64,8 @@ void up__free(struct up_conn *u)
 static struct up_server *server_get(struct worker *w, const struct cfg_addr *a)
 {
     struct up_server *s;
-    TAILQ_FOREACH(s, &w->servers, link) {
+    TAILQ_FOREACH(s, &w->servers, link)
+    {
         if (strcmp(s->key, a->text) == 0)
             return s;
     }
@@ -81,7 +82,8 @@ static struct up_server *server_get(struct worker *w, const struct cfg_addr *a)
 static struct up_origin_rr *rr_get(struct worker *w, const char *name)
 {
     struct up_origin_rr *r;
-    TAILQ_FOREACH(r, &w->rr, link) {
+    TAILQ_FOREACH(r, &w->rr, link)
+    {
         if (strcmp(r->name, name) == 0)
             return r;
     }
@@ -515,9 +517,7 @@ static void relay_body(struct conn *c, struct up_conn *u)
         done = rc == 1;
         break;
     }
-    case H1_BODY_NONE:
-        done = 1;
-        break;
+    case H1_BODY_NONE: done = 1; break;
     }
     if (done) {
         finish(c, u);

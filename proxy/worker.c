@@ -75,8 +75,8 @@ void worker__reap_later(struct worker *w)
     event_active(w->reap_ev, EV_READ, 0);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct worker *w = arg;
     if (w->draining || w->nconns >= w->cfg->limits.connections) {
@@ -157,7 +157,8 @@ static int open_listener(const struct cfg_listen *l, struct sockaddr_storage *sa
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)sa, len) < 0 || listen(fd, l->backlog > 0 ? l->backlog : 511) < 0) {
+        bind(fd, (struct sockaddr *)sa, len) < 0 ||
+        listen(fd, l->backlog > 0 ? l->backlog : 511) < 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -201,11 +202,13 @@ static int open_all(const struct cfg *c, int **fds)
             }
         }
         char host[INET6_ADDRSTRLEN] = "?";
-        const void *ip = sa.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&sa)->sin_addr
-                                                 : (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr;
+        const void *ip = sa.ss_family == AF_INET
+                             ? (const void *)&((struct sockaddr_in *)&sa)->sin_addr
+                             : (const void *)&((struct sockaddr_in6 *)&sa)->sin6_addr;
         evutil_inet_ntop(sa.ss_family, ip, host, sizeof(host));
-        fprintf(stderr, sa.ss_family == AF_INET6 ? "tessera listening on [%s]:%u\n"
-                                                 : "tessera listening on %s:%u\n",
+        fprintf(stderr,
+                sa.ss_family == AF_INET6 ? "tessera listening on [%s]:%u\n"
+                                         : "tessera listening on %s:%u\n",
                 host, (unsigned)ntohs(get_port(&sa)));
     }
     fflush(stderr);
@@ -244,16 +247,14 @@ static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nf
     w->listeners = xcalloc(nfds, sizeof(*w->listeners));
     w->nlisteners = nfds;
     for (size_t i = 0; i < nfds; i++) {
-        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
-                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-                                             fds[i]);
+        w->listeners[i] = evconnlistener_new(
+            w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
     }
     return w;
 }
 
-int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done,
-              void *arg)
+int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done, void *arg)
 {
     nworkers = c->workers;
     int **fds = xcalloc(nworkers, sizeof(*fds));

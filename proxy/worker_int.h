@@ -31,11 +31,11 @@ struct up_conn;
 struct up_server {
     unsigned magic;
 #define UP_SERVER_MAGIC 0x55505356u
-    char *key;                       /* address text, e.g. "127.0.0.1:9000" */
+    char *key; /* address text, e.g. "127.0.0.1:9000" */
     struct sockaddr_storage sa;
     socklen_t sa_len;
-    unsigned fails;                  /* failures in a row */
-    uint64_t down_until;             /* monotonic ms; skipped before this */
+    unsigned fails;      /* failures in a row */
+    uint64_t down_until; /* monotonic ms; skipped before this */
     TAILQ_HEAD(, up_conn) idle;
     unsigned nidle;
     TAILQ_ENTRY(up_server) link;
@@ -59,10 +59,10 @@ struct worker {
     int *fds; /* listening sockets handed over by the main thread */
     size_t nfds;
 
-    struct cfg *cfg;          /* current generation (one reference held) */
-    struct cfg *pending_cfg;  /* set by the main thread under `lock` */
+    struct cfg *cfg;         /* current generation (one reference held) */
+    struct cfg *pending_cfg; /* set by the main thread under `lock` */
     pthread_mutex_t lock;
-    struct event *reload_ev;  /* activated by the main thread */
+    struct event *reload_ev; /* activated by the main thread */
     struct event *drain_ev;
     int draining;
 
@@ -77,7 +77,7 @@ struct worker {
     char date[40];
     time_t date_sec;
 
-    struct h1_msg msg;        /* scratch for the head being parsed (one at a time) */
+    struct h1_msg msg;          /* scratch for the head being parsed (one at a time) */
     struct h1_limits up_limits; /* limits for origin response heads */
 
     /* Closed conns and upstream connections, freed on the next loop turn so that
@@ -93,19 +93,19 @@ struct worker {
 };
 
 enum conn_state {
-    CONN_IDLE,          /* keep-alive: waiting for the first byte of a request */
-    CONN_READ_HEAD,     /* some bytes of a head are here */
-    CONN_PROXY,         /* request dispatched to an origin */
-    CONN_SEND_LOCAL,    /* writing a response made here; then close or next */
-    CONN_FLUSH,         /* last response queued: close once it is written */
+    CONN_IDLE,       /* keep-alive: waiting for the first byte of a request */
+    CONN_READ_HEAD,  /* some bytes of a head are here */
+    CONN_PROXY,      /* request dispatched to an origin */
+    CONN_SEND_LOCAL, /* writing a response made here; then close or next */
+    CONN_FLUSH,      /* last response queued: close once it is written */
     CONN_CLOSED,
 };
 
 enum up_state {
-    UP_IDLE,            /* in a server's pool */
+    UP_IDLE, /* in a server's pool */
     UP_CONNECTING,
-    UP_WAIT_HEAD,       /* request (or its head) sent; waiting for the response head */
-    UP_BODY,            /* relaying the response body */
+    UP_WAIT_HEAD, /* request (or its head) sent; waiting for the response head */
+    UP_BODY,      /* relaying the response body */
     UP_CLOSED,
 };
 
@@ -126,20 +126,20 @@ struct up_conn {
 struct fwd {
     const struct cfg_origin *origin;
     struct up_conn *up;
-    struct evbuffer *req_head;    /* the request head as sent upstream (for a retry) */
+    struct evbuffer *req_head; /* the request head as sent upstream (for a retry) */
     unsigned attempts;
-    unsigned req_done : 1;        /* request head and body fully handed to upstream */
-    unsigned resp_started : 1;    /* response head written to the client */
+    unsigned req_done : 1;     /* request head and body fully handed to upstream */
+    unsigned resp_started : 1; /* response head written to the client */
     unsigned resp_done : 1;
     unsigned idempotent : 1;
     unsigned up_keep_alive : 1;
-    unsigned chunked_out : 1;     /* re-chunking the response for the client */
+    unsigned chunked_out : 1; /* re-chunking the response for the client */
     enum h1_body resp_body;
     uint64_t resp_remaining;
     struct h1_chunked resp_chunk;
     uint64_t up_start_ms;
-    uint64_t up_ms;               /* time to the response head */
-    struct up_server *tried[4];   /* servers already tried for this request */
+    uint64_t up_ms;             /* time to the response head */
+    struct up_server *tried[4]; /* servers already tried for this request */
     unsigned ntried;
 };
 
@@ -149,19 +149,19 @@ struct conn {
     enum conn_state state;
     struct worker *w;
     struct bufferevent *bev;
-    struct cfg *cfg;               /* generation for the current request */
+    struct cfg *cfg; /* generation for the current request */
     char peer[INET6_ADDRSTRLEN];
-    struct event *timer;           /* header / keep-alive deadline */
+    struct event *timer; /* header / keep-alive deadline */
     TAILQ_ENTRY(conn) link;
 
     /* The current request. */
     uint64_t req_id;
     uint64_t req_start_ms;
-    unsigned in_request : 1;       /* a request is being served (not yet logged) */
+    unsigned in_request : 1; /* a request is being served (not yet logged) */
     char method[24];
-    char *target;                  /* copied: logged after the head is drained */
+    char *target; /* copied: logged after the head is drained */
     size_t target_len, target_cap;
-    char ua[200];                  /* User-Agent and Referer, truncated, for the log */
+    char ua[200]; /* User-Agent and Referer, truncated, for the log */
     char referer[200];
     int minor_version;
     unsigned keep_alive : 1;
@@ -169,12 +169,12 @@ struct conn {
     unsigned expect_continue : 1;
     unsigned req_body_chunked : 1;
     unsigned req_body_done : 1;
-    unsigned close_after : 1;      /* close once the response is written */
-    uint64_t req_body_remaining;   /* CL bodies */
+    unsigned close_after : 1;    /* close once the response is written */
+    uint64_t req_body_remaining; /* CL bodies */
     uint64_t req_body_seen;
     struct h1_chunked req_chunk;
     int status;
-    uint64_t bytes_out;            /* response bytes queued to the client */
+    uint64_t bytes_out; /* response bytes queued to the client */
     struct fwd fwd;
 };
 

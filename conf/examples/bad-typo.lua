@@ -3,7 +3,7 @@
 -- exits 1 and prints:
 --   conf/examples/bad-typo.lua:34: timeouts.keepalve: unknown key (did you mean "keepalive"?)
 
--- Worker processes: "auto" starts one per online CPU.
+-- Worker threads, each with its own event loop: "auto" starts one per online CPU.
 workers = "auto"
 
 -- Where clients connect. Port 0 would pick a free port at start.

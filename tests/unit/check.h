@@ -12,33 +12,34 @@
 
 static int check_passed, check_failed;
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (cond) {                                                              \
-            check_passed++;                                                      \
-        } else {                                                                 \
-            check_failed++;                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                        \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                     \
-    do {                                                                         \
-        if (cond) {                                                              \
-            check_passed++;                                                      \
-        } else {                                                                 \
-            check_failed++;                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-        }                                                                        \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_INT(a, b) CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", \
-                                  (long long)(a), (long long)(b))
+#define CHECK_INT(a, b)                                                                            \
+    CHECK_MSG((long long)(a) == (long long)(b), "%lld != %lld", (long long)(a), (long long)(b))
 
-#define CHECK_STRN(p, n, s) CHECK_MSG((n) == strlen(s) && memcmp((p), (s), (n)) == 0, \
-                                      "\"%.*s\" != \"%s\"", (int)(n), (p), (s))
+#define CHECK_STRN(p, n, s)                                                                        \
+    CHECK_MSG((n) == strlen(s) && memcmp((p), (s), (n)) == 0, "\"%.*s\" != \"%s\"", (int)(n), (p), \
+              (s))
 
 static inline int check_report(const char *name)
 {

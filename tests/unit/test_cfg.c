@@ -22,7 +22,7 @@
 struct loaded {
     struct cfg *c;
     char path[64];
-    char *errs;  /* everything cfg_load wrote to err */
+    char *errs; /* everything cfg_load wrote to err */
     size_t nlines;
 };
 
@@ -85,15 +85,15 @@ static int has_line(const struct loaded *l, const char *a, const char *b)
 #define MINIMAL "listen = { { addr = \"127.0.0.1:0\" } }\n"
 
 /* A config that must fail with one error line holding both fragments. */
-#define CHECK_ONE_ERROR(text, a, b)                                                      \
-    do {                                                                                 \
-        struct loaded l_;                                                                \
-        load(&l_, text);                                                                 \
-        CHECK(l_.c == NULL);                                                             \
-        CHECK_MSG(l_.nlines == 1, "%zu lines:\n%s", l_.nlines, l_.errs);                 \
-        CHECK_MSG(has_line(&l_, a, b), "want \"%s\" and \"%s\" in:\n%s", a,              \
-                  (const char *)(b) ? (const char *)(b) : "", l_.errs);                  \
-        done(&l_);                                                                       \
+#define CHECK_ONE_ERROR(text, a, b)                                                                \
+    do {                                                                                           \
+        struct loaded l_;                                                                          \
+        load(&l_, text);                                                                           \
+        CHECK(l_.c == NULL);                                                                       \
+        CHECK_MSG(l_.nlines == 1, "%zu lines:\n%s", l_.nlines, l_.errs);                           \
+        CHECK_MSG(has_line(&l_, a, b), "want \"%s\" and \"%s\" in:\n%s", a,                        \
+                  (const char *)(b) ? (const char *)(b) : "", l_.errs);                            \
+        done(&l_);                                                                                 \
     } while (0)
 
 static uint16_t port_of(const struct cfg_addr *a)
@@ -275,15 +275,14 @@ static void test_defaults(void)
 static void test_computed(void)
 {
     struct loaded l;
-    load(&l, MINIMAL
-         "local names = { \"a\", \"b\", \"c\" }\n"
-         "origins = {}\n"
-         "routes = {}\n"
-         "for i = 1, #names do\n"
-         "  local n = names[i]\n"
-         "  origins[n] = { servers = { \"127.0.0.1:\" .. (9000 + i) } }\n"
-         "  routes[#routes + 1] = { path = \"/\" .. n .. \"/*\", origin = n }\n"
-         "end\n");
+    load(&l, MINIMAL "local names = { \"a\", \"b\", \"c\" }\n"
+                     "origins = {}\n"
+                     "routes = {}\n"
+                     "for i = 1, #names do\n"
+                     "  local n = names[i]\n"
+                     "  origins[n] = { servers = { \"127.0.0.1:\" .. (9000 + i) } }\n"
+                     "  routes[#routes + 1] = { path = \"/\" .. n .. \"/*\", origin = n }\n"
+                     "end\n");
     CHECK_MSG(l.c != NULL, "%s", l.errs);
     if (l.c != NULL) {
         CHECK_INT(l.c->norigins, 3);
@@ -295,13 +294,13 @@ static void test_computed(void)
     done(&l);
 
     /* ...and an error in a computed value still names the key path */
-    load(&l, MINIMAL
-         "origins = {}\n"
-         "for i = 1, 2 do origins[\"o\" .. i] = { servers = { \"10.0.0.\" .. i } } end\n");
+    load(&l,
+         MINIMAL "origins = {}\n"
+                 "for i = 1, 2 do origins[\"o\" .. i] = { servers = { \"10.0.0.\" .. i } } end\n");
     CHECK(l.c == NULL);
     CHECK_INT(l.nlines, 2);
-    CHECK_MSG(has_line(&l, "origins.o1.servers[1]: expected an address", "got \"10.0.0.1\""),
-              "%s", l.errs);
+    CHECK_MSG(has_line(&l, "origins.o1.servers[1]: expected an address", "got \"10.0.0.1\""), "%s",
+              l.errs);
     CHECK_MSG(has_line(&l, "@FILE:2: origins.o2.servers[1]:", NULL), "%s", l.errs);
     done(&l);
 }
@@ -311,8 +310,7 @@ static void test_computed(void)
 static void test_unknown_keys(void)
 {
     CHECK_ONE_ERROR(MINIMAL "timeouts = { keepalve = \"75s\" }\n",
-                    "@FILE:2: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)",
-                    NULL);
+                    "@FILE:2: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)", NULL);
     CHECK_ONE_ERROR(MINIMAL "lisen = 1\n", "@FILE:2: lisen: unknown key (did you mean \"listen\"?)",
                     NULL);
     CHECK_ONE_ERROR("listen = { { addr = \"127.0.0.1:0\", backlg = 5 } }\n",
@@ -326,8 +324,7 @@ static void test_unknown_keys(void)
     CHECK_ONE_ERROR(MINIMAL "limits = { whatever = 1 }\n", "@FILE:2: limits.whatever: unknown key",
                     NULL);
     CHECK_ONE_ERROR(MINIMAL "helper = { 1, 2 }\n",
-                    "@FILE:2: helper: unknown key (helper variables must be declared local)",
-                    NULL);
+                    "@FILE:2: helper: unknown key (helper variables must be declared local)", NULL);
     CHECK_ONE_ERROR(MINIMAL "function f() end\n", "f: unknown key", NULL);
     /* an array item where keys belong */
     CHECK_ONE_ERROR(MINIMAL "timeouts = { \"30s\" }\n",
@@ -447,8 +444,7 @@ static void test_listen_required(void)
 {
     CHECK_ONE_ERROR("workers = 2\n", "listen: required key is missing",
                     "{ { addr = \"0.0.0.0:8080\" } }");
-    CHECK_ONE_ERROR("listen = {}\n", "@FILE:1: listen: expected at least 1 item",
-                    "got a table");
+    CHECK_ONE_ERROR("listen = {}\n", "@FILE:1: listen: expected at least 1 item", "got a table");
     CHECK_ONE_ERROR("listen = { \"127.0.0.1:80\" }\n", "listen[1]: expected a table like",
                     "got \"127.0.0.1:80\"");
     CHECK_ONE_ERROR("", "listen: required key is missing", NULL);
@@ -457,8 +453,8 @@ static void test_listen_required(void)
 static void test_lua_errors(void)
 {
     CHECK_ONE_ERROR(MINIMAL "workers = \n", "@FILE:3: unexpected symbol near '<eof>'", NULL);
-    CHECK_ONE_ERROR(MINIMAL "listen = { { addr = \"*:1\" }\n", "@FILE:3:",
-                    "'}' expected (to close '{' at line 2)");
+    CHECK_ONE_ERROR(MINIMAL "listen = { { addr = \"*:1\" }\n",
+                    "@FILE:3:", "'}' expected (to close '{' at line 2)");
     CHECK_ONE_ERROR(MINIMAL "x = nil + 1\n", "@FILE:2: attempt to perform arithmetic", NULL);
     CHECK_ONE_ERROR(MINIMAL "error(\"stop\")\n", "@FILE:2: attempt to call global 'error'", NULL);
     CHECK_ONE_ERROR("\033LJ\002garbage", "@FILE: precompiled Lua is not accepted", NULL);
@@ -507,8 +503,8 @@ static void test_sandbox(void)
         struct loaded l;
         load(&l, buf);
         CHECK_MSG(l.c == NULL, "%s was allowed", escapes[i]);
-        CHECK_MSG(l.nlines == 1 && has_line(&l, "@FILE:1: attempt to", NULL), "%s: %s",
-                  escapes[i], l.errs);
+        CHECK_MSG(l.nlines == 1 && has_line(&l, "@FILE:1: attempt to", NULL), "%s: %s", escapes[i],
+                  l.errs);
         done(&l);
     }
 
@@ -545,8 +541,8 @@ static void test_sandbox(void)
         struct loaded l;
         load(&l, buf);
         CHECK(l.c == NULL);
-        CHECK_MSG(l.nlines == 1 && has_line(&l, "@FILE: the configuration uses more than 64MB",
-                                            NULL),
+        CHECK_MSG(l.nlines == 1 &&
+                      has_line(&l, "@FILE: the configuration uses more than 64MB", NULL),
                   "%s: %s", hogs[i], l.errs);
         done(&l);
     }
@@ -580,23 +576,23 @@ static void test_all_errors(void)
     done(&l);
 
     /* many kinds at once, each line carries the file name and its key path */
-    load(&l, "workers = \"x\"\n"                                       /* 1 */
-             "listen = {\n"                                            /* 2 */
-             "  { addr = \"nowhere\" },\n"                             /* 3 */
-             "  { addr = \"127.0.0.1:1\", backlog = 0 },\n"            /* 4 */
-             "}\n"                                                     /* 5 */
-             "origins = {\n"                                           /* 6 */
-             "  api = {\n"                                             /* 7 */
-             "    servers = { \"127.0.0.1:9000\" },\n"                 /* 8 */
-             "    timeout = \"1 s\",\n"                                /* 9 */
-             "  },\n"                                                  /* 10 */
-             "}\n"                                                     /* 11 */
-             "routes = {\n"                                            /* 12 */
-             "  { path = \"/a\", origin = \"api\" },\n"                /* 13 */
-             "  { path = \"/b\",\n"                                    /* 14 */
-             "    origin = \"ap\" },\n"                                /* 15 */
-             "}\n"                                                     /* 16 */
-             "log = { format = \"text\" }\n");                         /* 17 */
+    load(&l, "workers = \"x\"\n"                            /* 1 */
+             "listen = {\n"                                 /* 2 */
+             "  { addr = \"nowhere\" },\n"                  /* 3 */
+             "  { addr = \"127.0.0.1:1\", backlog = 0 },\n" /* 4 */
+             "}\n"                                          /* 5 */
+             "origins = {\n"                                /* 6 */
+             "  api = {\n"                                  /* 7 */
+             "    servers = { \"127.0.0.1:9000\" },\n"      /* 8 */
+             "    timeout = \"1 s\",\n"                     /* 9 */
+             "  },\n"                                       /* 10 */
+             "}\n"                                          /* 11 */
+             "routes = {\n"                                 /* 12 */
+             "  { path = \"/a\", origin = \"api\" },\n"     /* 13 */
+             "  { path = \"/b\",\n"                         /* 14 */
+             "    origin = \"ap\" },\n"                     /* 15 */
+             "}\n"                                          /* 16 */
+             "log = { format = \"text\" }\n");              /* 17 */
     CHECK(l.c == NULL);
     CHECK_MSG(l.nlines == 6, "%s", l.errs);
     CHECK_MSG(has_line(&l, "@FILE:1: workers:", NULL), "%s", l.errs);
@@ -614,11 +610,11 @@ static void test_lines(void)
 {
     struct loaded l;
     load(&l, "--[[ a long\ncomment ]] listen = { { addr = \"127.0.0.1:0\" } }\n" /* 1-2 */
-             "local s = [[\n\n]]\n"                                            /* 3-5 */
-             "origins = {}\n"                                                  /* 6 */
-             "origins.api = { servers = { \"127.0.0.1:1\" },\n"                /* 7 */
-             "  [\"time\" .. \"out\"] = 5 }\n"                                 /* 8 */
-             "log = { [\"format\"] = \"x\" }\n");                              /* 9 */
+             "local s = [[\n\n]]\n"                                              /* 3-5 */
+             "origins = {}\n"                                                    /* 6 */
+             "origins.api = { servers = { \"127.0.0.1:1\" },\n"                  /* 7 */
+             "  [\"time\" .. \"out\"] = 5 }\n"                                   /* 8 */
+             "log = { [\"format\"] = \"x\" }\n");                                /* 9 */
     CHECK(l.c == NULL);
     CHECK_MSG(l.nlines == 2, "%s", l.errs);
     /* a computed key has no line of its own: its table's line is used */
@@ -680,10 +676,22 @@ static void test_help(void)
     cfg_help(f);
     fclose(f);
     static const char *const want[] = {
-        "workers ", "listen[i].addr ", "listen[i].backlog ", "origins.NAME.servers ",
-        "origins.NAME.keepalive_timeout ", "routes[i].path ", "routes[i].origin ",
-        "timeouts.drain ", "limits.header_size ", "limits.connections ", "log.access ",
-        "log.level ", "default \"16KB\"", "default 511", "default false", "required",
+        "workers ",
+        "listen[i].addr ",
+        "listen[i].backlog ",
+        "origins.NAME.servers ",
+        "origins.NAME.keepalive_timeout ",
+        "routes[i].path ",
+        "routes[i].origin ",
+        "timeouts.drain ",
+        "limits.header_size ",
+        "limits.connections ",
+        "log.access ",
+        "log.level ",
+        "default \"16KB\"",
+        "default 511",
+        "default false",
+        "required",
         "duration 1ms..1h",
     };
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
@@ -700,15 +708,32 @@ static void test_parse_duration(void)
         int rc;
         uint64_t ms;
     } cases[] = {
-        {"250ms", 0, 250},   {"30s", 0, 30000},       {"5m", 0, 300000},
-        {"1h", 0, 3600000},  {"2d", 0, 172800000},    {"0s", 0, 0},
-        {"0ms", 0, 0},       {"1h30m", 0, 5400000},   {"1m30s", 0, 90000},
-        {"1s500ms", 0, 1500}, {"007s", 0, 7000},      {"", -1, 0},
-        {"30", -1, 0},       {"s", -1, 0},            {"30x", -1, 0},
-        {"-1s", -1, 0},      {"1.5s", -1, 0},         {"30 s", -1, 0},
-        {" 30s", -1, 0},     {"30s ", -1, 0},         {"30S", -1, 0},
-        {"1s1h", -1, 0},     {"1s1s", -1, 0},         {"30sec", -1, 0},
-        {"99999999999999999999s", -1, 0},             {"18446744073709551615d", -1, 0},
+        {"250ms", 0, 250},
+        {"30s", 0, 30000},
+        {"5m", 0, 300000},
+        {"1h", 0, 3600000},
+        {"2d", 0, 172800000},
+        {"0s", 0, 0},
+        {"0ms", 0, 0},
+        {"1h30m", 0, 5400000},
+        {"1m30s", 0, 90000},
+        {"1s500ms", 0, 1500},
+        {"007s", 0, 7000},
+        {"", -1, 0},
+        {"30", -1, 0},
+        {"s", -1, 0},
+        {"30x", -1, 0},
+        {"-1s", -1, 0},
+        {"1.5s", -1, 0},
+        {"30 s", -1, 0},
+        {" 30s", -1, 0},
+        {"30s ", -1, 0},
+        {"30S", -1, 0},
+        {"1s1h", -1, 0},
+        {"1s1s", -1, 0},
+        {"30sec", -1, 0},
+        {"99999999999999999999s", -1, 0},
+        {"18446744073709551615d", -1, 0},
         {"213503982335d", -1, 0},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -806,7 +831,7 @@ static void test_parse_addr(void)
         CHECK_MSG(strcmp(ip, cases[i].ip) == 0, "\"%s\": ip %s", cases[i].in, ip);
         CHECK_MSG(port_of(&a) == cases[i].port, "\"%s\": port %u", cases[i].in, port_of(&a));
         CHECK_INT(a.sa_len, a.sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                        : sizeof(struct sockaddr_in));
+                                                       : sizeof(struct sockaddr_in));
         CHECK(a.text != NULL && strcmp(a.text, cases[i].in) == 0);
         free(a.text);
     }

@@ -49,8 +49,8 @@ static void test_compile_errors(void)
         const char *why = NULL;
         int rc = route_compile(cases[i].pattern, &r, &why);
         CHECK_MSG(rc == -1, "\"%s\" compiled", cases[i].pattern);
-        CHECK_MSG(why != NULL && strstr(why, cases[i].why) != NULL, "\"%s\": %s",
-                  cases[i].pattern, why ? why : "(null)");
+        CHECK_MSG(why != NULL && strstr(why, cases[i].why) != NULL, "\"%s\": %s", cases[i].pattern,
+                  why ? why : "(null)");
         CHECK(r.segs == NULL && r.nsegs == 0);
     }
     struct cfg_route r;
@@ -121,8 +121,7 @@ static void run_matches(const char *const *patterns, size_t npatterns,
     c.nroutes = npatterns;
     for (size_t i = 0; i < npatterns; i++) {
         const char *why = NULL;
-        CHECK_MSG(route_compile(patterns[i], &c.routes[i], &why) == 0, "%s: %s", patterns[i],
-                  why);
+        CHECK_MSG(route_compile(patterns[i], &c.routes[i], &why) == 0, "%s: %s", patterns[i], why);
     }
     for (size_t i = 0; i < ncases; i++) {
         const struct match_case *k = &cases[i];
@@ -159,33 +158,33 @@ static void run_matches(const char *const *patterns, size_t npatterns,
 static void test_find(void)
 {
     static const char *const patterns[] = {
-        "/",                     /* 0 */
-        "/product/:id",          /* 1 */
-        "/product/:id/reviews",  /* 2 */
-        "/api/*",                /* 3 */
-        "/docs/",                /* 4 */
-        "/u/:user/p/:post",      /* 5 */
-        "/static/*",             /* 6 */
-        "/a/*",                  /* 7: before "/a/:id", so it wins */
-        "/a/:id",                /* 8: never reached */
-        "/files/:name/*",        /* 9 */
+        "/",                    /* 0 */
+        "/product/:id",         /* 1 */
+        "/product/:id/reviews", /* 2 */
+        "/api/*",               /* 3 */
+        "/docs/",               /* 4 */
+        "/u/:user/p/:post",     /* 5 */
+        "/static/*",            /* 6 */
+        "/a/*",                 /* 7: before "/a/:id", so it wins */
+        "/a/:id",               /* 8: never reached */
+        "/files/:name/*",       /* 9 */
     };
     static const struct match_case cases[] = {
         {"/", 0, {{NULL, NULL}}},
         {"/product/42", 1, {{"id", "42"}}},
         {"/product/42/reviews", 2, {{"id", "42"}}},
-        {"/product/", -1, {{NULL, NULL}}},         /* a parameter is never empty */
+        {"/product/", -1, {{NULL, NULL}}}, /* a parameter is never empty */
         {"/product", -1, {{NULL, NULL}}},
-        {"/product/42/", -1, {{NULL, NULL}}},      /* trailing slash is significant */
+        {"/product/42/", -1, {{NULL, NULL}}}, /* trailing slash is significant */
         {"/product/42/reviews/x", -1, {{NULL, NULL}}},
         {"/products/42", -1, {{NULL, NULL}}},
-        {"/api", 3, {{"*", ""}}},                  /* the bare prefix, see route.c */
+        {"/api", 3, {{"*", ""}}}, /* the bare prefix, see route.c */
         {"/api/", 3, {{"*", ""}}},
         {"/api/x", 3, {{"*", "x"}}},
         {"/api/x/y/", 3, {{"*", "x/y/"}}},
         {"/api//x", 3, {{"*", "/x"}}},
-        {"/apix", -1, {{NULL, NULL}}},             /* segments compare whole */
-        {"/API/x", -1, {{NULL, NULL}}},            /* case-sensitive */
+        {"/apix", -1, {{NULL, NULL}}},  /* segments compare whole */
+        {"/API/x", -1, {{NULL, NULL}}}, /* case-sensitive */
         {"/docs/", 4, {{NULL, NULL}}},
         {"/docs", -1, {{NULL, NULL}}},
         {"/docs/x", -1, {{NULL, NULL}}},
@@ -199,7 +198,7 @@ static void test_find(void)
         {"/nothing", -1, {{NULL, NULL}}},
         {"//", -1, {{NULL, NULL}}},
         {"", -1, {{NULL, NULL}}},
-        {"api/x", -1, {{NULL, NULL}}},             /* not a path */
+        {"api/x", -1, {{NULL, NULL}}}, /* not a path */
     };
     run_matches(patterns, ARRAY_SIZE(patterns), cases, ARRAY_SIZE(cases));
 
@@ -234,7 +233,7 @@ static void test_find_len(void)
     CHECK_STRN(m.params[0].value, m.params[0].value_len, "42");
     CHECK(m.params[0].value == target + 9);
     CHECK_INT(route_find(&c, target, strlen(target), &m), 0); /* "42?lang=en" is one segment */
-    CHECK_INT(route_find(&c, target, 9, &m), -1);              /* "/product/" */
+    CHECK_INT(route_find(&c, target, 9, &m), -1);             /* "/product/" */
     CHECK_INT(route_find(&c, target, 0, &m), -1);
     CHECK(m.route == NULL);
     /* no routes at all, and no generation */
