@@ -125,7 +125,9 @@ void conn__exchange_done(struct conn *c, int abort_client)
     finish_response(c);
 }
 
-void conn__respond_local(struct conn *c, int status, const char *body, int close_after)
+/* A locally made response; `extra` holds further header lines ("Name: v\r\n"). */
+static void respond(struct conn *c, int status, const char *extra, const char *body,
+                    int close_after)
 {
     if (c->state == CONN_CLOSED)
         return;
@@ -139,11 +141,12 @@ void conn__respond_local(struct conn *c, int status, const char *body, int close
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t before = evbuffer_get_length(out);
     evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nServer: tessera\r\nDate: %s\r\n"
+                        "HTTP/1.1 %d %s\r\nServer: tessera\r\nDate: %s\r\n%s"
                         "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                        status, reason_phrase(status), worker__date(c->w), blen + 1,
+                        status, reason_phrase(status), worker__date(c->w), extra,
+                        blen ? blen + 1 : 0,
                         (c->close_after || !c->keep_alive) ? "Connection: close\r\n" : "");
-    if (!c->head_method) {
+    if (!c->head_method && blen > 0) {
         evbuffer_add(out, body, blen);
         evbuffer_add(out, "\n", 1);
     }
@@ -153,6 +156,11 @@ void conn__respond_local(struct conn *c, int status, const char *body, int close
     set_state(c, CONN_SEND_LOCAL);
     if (evbuffer_get_length(out) == 0)
         finish_response(c);
+}
+
+void conn__respond_local(struct conn *c, int status, const char *body, int close_after)
+{
+    respond(c, status, "", body, close_after);
 }
 
 static void copy_field(char *dst, size_t cap, const struct h1_msg *m, const char *name)
@@ -185,13 +193,16 @@ static void note_request(struct conn *c, const struct h1_msg *m)
 }
 
 /* The origin-form of the request-target: absolute-form ("http://h/p?q") is
- * reduced to its path and query (RFC 9112 3.2.2). Returns -1 when the target has
- * no path (authority-form, asterisk-form). */
-static int origin_form(const char *t, size_t len, const char **uri, size_t *uri_len)
+ * reduced to its path and query, and its authority replaces Host (RFC 9112
+ * 3.2.2). Returns -1 when the target has no path (authority-form) or carries
+ * userinfo (RFC 9110 4.2.4). */
+static int origin_form(const char *t, size_t len, struct up_target *out)
 {
+    out->authority = NULL;
+    out->authority_len = 0;
     if (len > 0 && t[0] == '/') {
-        *uri = t;
-        *uri_len = len;
+        out->uri = t;
+        out->uri_len = len;
         return 0;
     }
     size_t skip = 0;
@@ -201,15 +212,60 @@ static int origin_form(const char *t, size_t len, const char **uri, size_t *uri_
         skip = 8;
     else
         return -1;
-    const char *p = memchr(t + skip, '/', len - skip);
-    const char *q = memchr(t + skip, '?', len - skip);
-    if (p == NULL || (q != NULL && q < p)) {
-        *uri = "/"; /* "http://h" or "http://h?q": the query is dropped with no path */
-        *uri_len = 1;
+    const char *a = t + skip;
+    size_t alen = 0;
+    while (alen < len - skip && a[alen] != '/' && a[alen] != '?')
+        alen++;
+    if (alen == 0 || memchr(a, '@', alen) != NULL)
+        return -1;
+    out->authority = a;
+    out->authority_len = alen;
+    if (alen == len - skip || a[alen] == '?') {
+        out->uri = "/"; /* "http://h" or "http://h?q": a query with no path is dropped */
+        out->uri_len = 1;
         return 0;
     }
-    *uri = p;
-    *uri_len = len - (size_t)(p - t);
+    out->uri = a + alen;
+    out->uri_len = len - skip - alen;
+    return 0;
+}
+
+/* Max-Forwards (RFC 9110 7.6.2): -1 when absent or not a number. */
+static long max_forwards(const struct h1_msg *m)
+{
+    int i = h1_header_find(m, "max-forwards", 0);
+    if (i < 0 || m->headers[i].value_len == 0 || m->headers[i].value_len > 9)
+        return -1;
+    long v = 0;
+    for (size_t k = 0; k < m->headers[i].value_len; k++) {
+        char ch = m->headers[i].value[k];
+        if (ch < '0' || ch > '9')
+            return -1;
+        v = v * 10 + (ch - '0');
+    }
+    return v;
+}
+
+/* Requests answered here rather than forwarded. Returns 1 when answered. */
+static int answer_locally(struct conn *c, const struct h1_msg *m)
+{
+    int options = util_ieq(m->method, m->method_len, "OPTIONS");
+    int asterisk = m->target_len == 1 && m->target[0] == '*';
+    if (util_ieq(m->method, m->method_len, "CONNECT")) {
+        conn__respond_local(c, 405, "CONNECT is not supported", 1);
+        return 1;
+    }
+    if (util_ieq(m->method, m->method_len, "TRACE")) {
+        /* TRACE would reflect credentials and cookies: refused, as most proxies do. */
+        respond(c, 405, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n",
+                "TRACE is not supported", 0);
+        return 1;
+    }
+    if (options && (asterisk || max_forwards(m) == 0)) {
+        /* OPTIONS * is about this server; Max-Forwards: 0 means "you answer". */
+        respond(c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n", "", 0);
+        return 1;
+    }
     return 0;
 }
 
@@ -238,14 +294,12 @@ static void start_request(struct conn *c, const struct h1_msg *m)
     if (c->req_body_chunked)
         h1_chunked_init(&c->req_chunk);
 
-    const char *uri;
-    size_t uri_len;
-    if (util_ieq(m->method, m->method_len, "CONNECT")) {
+    struct up_target tg;
+    if (answer_locally(c, m)) {
         evbuffer_drain(in, m->head_len);
-        conn__respond_local(c, 405, "CONNECT is not supported", 1);
         return;
     }
-    if (origin_form(m->target, m->target_len, &uri, &uri_len) < 0) {
+    if (origin_form(m->target, m->target_len, &tg) < 0) {
         evbuffer_drain(in, m->head_len);
         conn__respond_local(c, 400, "invalid request-target", 1);
         return;
@@ -255,15 +309,15 @@ static void start_request(struct conn *c, const struct h1_msg *m)
         conn__respond_local(c, 413, "request body over limits.body_size", 1);
         return;
     }
-    const char *qs = memchr(uri, '?', uri_len);
-    size_t path_len = qs ? (size_t)(qs - uri) : uri_len;
+    const char *qs = memchr(tg.uri, '?', tg.uri_len);
+    size_t path_len = qs ? (size_t)(qs - tg.uri) : tg.uri_len;
     struct route_match rm;
-    if (route_find(c->cfg, uri, path_len, &rm) < 0 || rm.route->origin == NULL) {
+    if (route_find(c->cfg, tg.uri, path_len, &rm) < 0 || rm.route->origin == NULL) {
         evbuffer_drain(in, m->head_len);
         conn__respond_local(c, 404, "no route for this path", 0);
         return;
     }
-    up__prepare(c, m, uri, uri_len);
+    up__prepare(c, m, &tg);
     evbuffer_drain(in, m->head_len);
     up__start(c, rm.route->origin);
     if (c->state != CONN_PROXY)

@@ -170,7 +170,7 @@ static int skip_request_field(const struct h1_msg *m, const struct h1_header *h)
     return h1_header_is_hop(m, h->name, h->name_len);
 }
 
-void up__prepare(struct conn *c, const struct h1_msg *m, const char *uri, size_t uri_len)
+void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target *t)
 {
     struct fwd *f = &c->fwd;
     if (f->req_head == NULL)
@@ -179,19 +179,35 @@ void up__prepare(struct conn *c, const struct h1_msg *m, const char *uri, size_t
     evbuffer_drain(b, evbuffer_get_length(b));
     evbuffer_add(b, m->method, m->method_len);
     evbuffer_add(b, " ", 1);
-    evbuffer_add(b, uri, uri_len);
+    evbuffer_add(b, t->uri, t->uri_len);
     evbuffer_add(b, " HTTP/1.1\r\n", 11);
+    int options = util_ieq(m->method, m->method_len, "OPTIONS");
+    const struct h1_header *forwards = NULL;
     for (size_t i = 0; i < m->num_headers; i++) {
         const struct h1_header *h = &m->headers[i];
         if (skip_request_field(m, h))
             continue;
+        if (t->authority != NULL && util_ieq(h->name, h->name_len, "host"))
+            continue;
+        if (options && util_ieq(h->name, h->name_len, "max-forwards")) {
+            forwards = h;
+            continue;
+        }
         evbuffer_add(b, h->name, h->name_len);
         evbuffer_add(b, ": ", 2);
         evbuffer_add(b, h->value, h->value_len);
         evbuffer_add(b, "\r\n", 2);
     }
-    if (m->host == NULL)
+    if (t->authority != NULL)
+        evbuffer_add_printf(b, "Host: %.*s\r\n", (int)t->authority_len, t->authority);
+    else if (m->host == NULL)
         evbuffer_add_printf(b, "Host: %s\r\n", c->cfg->listen[0].addr.text);
+    if (forwards != NULL) {
+        /* RFC 9110 7.6.2: an OPTIONS we forward carries Max-Forwards minus one
+         * (zero was answered by conn.c). */
+        unsigned long v = strtoul(forwards->value, NULL, 10);
+        evbuffer_add_printf(b, "Max-Forwards: %lu\r\n", v > 0 ? v - 1 : 0);
+    }
     add_list_field(b, m, "X-Forwarded-For", c->peer);
     evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
     add_list_field(b, m, "Via", m->minor_version ? "1.1 tessera" : "1.0 tessera");

@@ -190,7 +190,15 @@ void conn__exchange_done(struct conn *c, int abort_client);
 void conn__body_to_upstream(struct conn *c);
 
 /* up.c */
-void up__prepare(struct conn *c, const struct h1_msg *m, const char *uri, size_t uri_len);
+/* Where a request goes: its origin-form path and query, and for absolute-form
+ * targets the authority that replaces Host. */
+struct up_target {
+    const char *uri;
+    size_t uri_len;
+    const char *authority; /* NULL for origin-form targets */
+    size_t authority_len;
+};
+void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target *t);
 void up__start(struct conn *c, const struct cfg_origin *o);
 void up__abort(struct conn *c);
 void up__on_client_writable(struct conn *c);

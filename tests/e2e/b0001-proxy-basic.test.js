@@ -76,3 +76,43 @@ test('an HTTP/1.0 client gets a response it can read to close', async () => {
   assert.match(res.text, /^HTTP\/1\.1 200 /);
   assert.doesNotMatch(res.text, /Transfer-Encoding: chunked/i);
 });
+
+test('absolute-form: the target authority replaces Host (RFC 9112 3.2.2)', async () => {
+  const res = await h.raw(edge.port, 'GET http://right.test/echo HTTP/1.1\r\nHost: wrong.test\r\nConnection: close\r\n\r\n');
+  const [r] = h.parseResponses(res.text);
+  assert.strictEqual(JSON.parse(r.headers['x-echo-headers']).host, 'right.test');
+});
+
+test('absolute-form with userinfo is refused (RFC 9110 4.2.4)', async () => {
+  const res = await h.raw(edge.port, 'GET http://user@h.test/echo HTTP/1.1\r\nHost: h.test\r\n\r\n');
+  assert.match(res.text, /^HTTP\/1\.1 400 /);
+});
+
+test('OPTIONS * is answered by tessera with Allow', async () => {
+  const res = await h.raw(edge.port, 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const [r] = h.parseResponses(res.text);
+  assert.strictEqual(r.status, 200);
+  assert.match(r.headers.allow, /GET/);
+  assert.strictEqual(r.headers['content-length'], '0');
+});
+
+test('OPTIONS with Max-Forwards: 0 is answered here, otherwise forwarded minus one (RFC 9110 7.6.2)', async () => {
+  const before = await origin.stats();
+  const r0 = await h.request({ port: edge.port, path: '/echo', method: 'OPTIONS', headers: { 'Max-Forwards': '0' } });
+  assert.strictEqual(r0.status, 200);
+  assert.strictEqual(r0.headers['x-echo-method'], undefined, 'not from the origin');
+  assert.strictEqual(await origin.stats(), before);
+  const r5 = await h.request({ port: edge.port, path: '/echo', method: 'OPTIONS', headers: { 'Max-Forwards': '5' } });
+  assert.strictEqual(JSON.parse(r5.headers['x-echo-headers'])['max-forwards'], '4');
+});
+
+test('TRACE is refused with 405 and Allow', async () => {
+  const r = await h.request({ port: edge.port, path: '/echo', method: 'TRACE' });
+  assert.strictEqual(r.status, 405);
+  assert.ok(r.headers.allow);
+});
+
+test('CONNECT is refused with 405', async () => {
+  const res = await h.raw(edge.port, 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n');
+  assert.match(res.text, /^HTTP\/1\.1 405 /);
+});
