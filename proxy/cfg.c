@@ -57,11 +57,14 @@ enum key_type {
     T_ADDR_LIST,
     T_PATH,
     T_PATH_OR_OFF,
+    T_INPUT_FILE,
+    T_BOOL,
     T_LOG_FORMAT,
     T_LOG_LEVEL,
     T_ROUTE_PATH,
     T_ORIGIN_REF,
     T_SECTION,
+    T_TABLE,
     T_LIST,
     T_MAP,
 };
@@ -77,14 +80,14 @@ struct key {
     const char *def; /* as written in a config file; NULL: required */
     const char *unit;
     const char *doc;
-    const struct section *sub; /* T_SECTION, T_LIST, T_MAP */
+    const struct section *sub; /* T_SECTION, T_TABLE, T_LIST, T_MAP */
 };
 
 struct section {
     const char *help_path; /* "", "listen[i]", "origins.NAME", "timeouts" */
     const struct key *keys;
     size_t nkeys;
-    size_t elem_size;    /* T_LIST/T_MAP items */
+    size_t elem_size;    /* T_LIST/T_MAP items, the T_TABLE struct */
     size_t name_off;     /* T_MAP items: of the char *name */
     const char *example; /* shown when the container itself is wrong */
 };
@@ -105,6 +108,8 @@ struct section {
 #define KEY_ADDR(name, key, ...) KEY_LEAF(T_ADDR, name, __VA_ARGS__)
 #define KEY_PATH(name, key, ...) KEY_LEAF(T_PATH, name, __VA_ARGS__)
 #define KEY_PATH_OR_OFF(name, key, ...) KEY_LEAF(T_PATH_OR_OFF, name, __VA_ARGS__)
+#define KEY_INPUT_FILE(name, key, ...) KEY_LEAF(T_INPUT_FILE, name, __VA_ARGS__)
+#define KEY_BOOL(name, key, ...) KEY_LEAF(T_BOOL, name, __VA_ARGS__)
 #define KEY_LOG_FORMAT(name, key, ...) KEY_LEAF(T_LOG_FORMAT, name, __VA_ARGS__)
 #define KEY_LOG_LEVEL(name, key, ...) KEY_LEAF(T_LOG_LEVEL, name, __VA_ARGS__)
 #define KEY_ROUTE_PATH(name, key, ...) KEY_LEAF(T_ROUTE_PATH, name, __VA_ARGS__)
@@ -128,7 +133,28 @@ struct section {
     {                                                                                              \
         name, T_SECTION, 0, 0, min, max, def, unit, doc, &sec_##key                                \
     }
+#define KEY_TABLE(name, key, field, min, max, def, unit, doc)                                      \
+    {                                                                                              \
+        name, T_TABLE, offsetof(BASE, field), 0, min, max, def, unit, doc, &sec_##key              \
+    }
 
+/* Inner sections first: a key points at its sub-section. */
+#define BASE struct cfg_tls_cert
+static const struct key certificate_keys[] = {CFG_SCHEMA_CERTIFICATES(KEY)};
+#undef BASE
+static const struct section sec_certificates = {
+    "listen[i].tls.certificates[j]",
+    certificate_keys,
+    ARRAY_SIZE(certificate_keys),
+    sizeof(struct cfg_tls_cert),
+    0,
+    "{ { cert = \"conf/tls/shop.pem\", key = \"conf/tls/shop.key\" } }"};
+#define BASE struct cfg_tls
+static const struct key tls_keys[] = {CFG_SCHEMA_TLS(KEY)};
+#undef BASE
+static const struct section sec_tls = {
+    "listen[i].tls",     tls_keys, ARRAY_SIZE(tls_keys), sizeof(struct cfg_tls), 0,
+    "{ cert = \"conf/tls/edge.pem\", key = \"conf/tls/edge.key\" }"};
 #define BASE struct cfg_listen
 static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
 #undef BASE

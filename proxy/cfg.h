@@ -22,9 +22,28 @@ struct cfg_addr {
     socklen_t sa_len;
 };
 
+/* listen[i].tls.certificates[j]: one more certificate, chosen by SNI. */
+struct cfg_tls_cert {
+    char *cert; /* PEM chain, the server's own certificate first */
+    char *key;  /* PEM private key, unencrypted */
+};
+
+/* listen[i].tls. cfg_load checks only that the files can be read (paths as written,
+ * relative ones from the working directory); tls_ctx_new parses them, so `tessera -t`
+ * must build a tls_ctx from this to report a bad certificate. */
+struct cfg_tls {
+    char *cert; /* tls.cert: default certificate (no SNI, or no other matches) */
+    char *key;  /* tls.key */
+    struct cfg_tls_cert *certificates; /* tls.certificates: more, chosen by SNI */
+    size_t ncertificates;
+    int tickets;                 /* tls.tickets: session tickets on, default true */
+    uint64_t ticket_lifetime_ms; /* tls.ticket_lifetime, default 12h */
+};
+
 struct cfg_listen {
     struct cfg_addr addr;
     int backlog;
+    struct cfg_tls *tls; /* listen[i].tls; NULL: plain TCP */
 };
 
 struct cfg_origin {

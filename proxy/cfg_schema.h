@@ -10,13 +10,17 @@
  *   TYPE     DURATION (string like "30s", stored in ms), SIZE ("16KB" or a number
  *            of bytes), INT/UINT (integer), WORKERS ("auto" or integer), ADDR,
  *            ADDR_LIST (array of addresses), PATH ("-" or a file), PATH_OR_OFF (also
- *            false), LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an
- *            origin), and the containers SECTION (a table of keys), LIST (an array of
- *            tables, sub-schema CFG_SCHEMA_<KEY>) and MAP (name = table)
+ *            false), INPUT_FILE (a file that must be readable when the config is
+ *            loaded), BOOL, LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an
+ *            origin), and the containers SECTION (a table of keys stored in the
+ *            parent's struct), TABLE (a table of keys stored in its own struct, a
+ *            pointer that is NULL when the key is absent), LIST (an array of tables)
+ *            and MAP (name = table); containers have the sub-schema CFG_SCHEMA_<KEY>
  *   field    member of the section's struct (for LIST, MAP and ADDR_LIST the array;
  *            its count is the member named n<field>)
  *   min,max  bounds in stored units (ms, bytes, count; item count for lists)
- *   default  the value as written in a config file (unquoted), or NULL: required
+ *   default  the value as written in a config file (unquoted), or NULL: required,
+ *            or "nil": optional, absent leaves the field zero (NULL for a TABLE)
  *   unit     what an integer counts, for the help text
  *   doc      one line for --help-config
  * Defaults must pass their own type's checks: cfg.c asserts it on first use.
@@ -37,7 +41,7 @@
     X(workers, WORKERS, workers, 1, 256, "auto", "threads",                                        \
       "worker threads (one event loop each): \"auto\" starts one per online CPU")                  \
     X(listen, LIST, listen, 1, 256, NULL, "listeners",                                             \
-      "where clients connect: an array of { addr = ..., backlog = ... }, at least one")            \
+      "where clients connect: an array of { addr = ..., tls = ... }, at least one")                \
     X(origins, MAP, origins, 0, 1000, "{}", "origins",                                             \
       "named upstream pools: origins = { api = { servers = { \"127.0.0.1:9000\" } } }")            \
     X(routes, LIST, routes, 0, 10000, "{}", "routes",                                              \
@@ -51,7 +55,29 @@
     X(addr, ADDR, addr, 0, 0, NULL, "",                                                            \
       "\"host:port\" or \"[v6]:port\"; host is a numeric IP, \"localhost\" or \"*\"; "             \
       "port 0 picks a free port at start")                                                         \
-    X(backlog, INT, backlog, 1, 65535, "511", "connections", "length of the kernel accept queue")
+    X(backlog, INT, backlog, 1, 65535, "511", "connections", "length of the kernel accept queue")  \
+    X(tls, TABLE, tls, 0, 0, "nil", "",                                                            \
+      "TLS 1.2 on this listener: { cert = \"conf/tls/edge.pem\", key = \"conf/tls/edge.key\" }; "  \
+      "absent: plain TCP")
+
+/* listen[i].tls (struct cfg_tls) */
+#define CFG_SCHEMA_TLS(X)                                                                          \
+    X(cert, INPUT_FILE, cert, 0, 0, NULL, "",                                                      \
+      "default certificate chain (PEM, the server's own first): served without SNI, or when "      \
+      "no other certificate names the host")                                                       \
+    X(key, INPUT_FILE, key, 0, 0, NULL, "", "private key of cert (PEM, unencrypted)")              \
+    X(certificates, LIST, certificates, 0, 100, "{}", "certificates",                              \
+      "more certificates, { { cert = ..., key = ... } }, chosen by SNI against their DNS names "   \
+      "(subjectAltName, else CN; \"*.example.com\" covers one label)")                             \
+    X(tickets, BOOL, tickets, 0, 0, "true", "",                                                    \
+      "session tickets (RFC 5077): returning clients resume without a full handshake")             \
+    X(ticket_lifetime, DURATION, ticket_lifetime_ms, 60 * CFG__MS_S, 7 * CFG__MS_D, "12h", "",     \
+      "how long a ticket can resume a session; the ticket key also changes this often")
+
+/* listen[i].tls.certificates[j] (struct cfg_tls_cert) */
+#define CFG_SCHEMA_CERTIFICATES(X)                                                                 \
+    X(cert, INPUT_FILE, cert, 0, 0, NULL, "", "certificate chain (PEM, the server's own first)")   \
+    X(key, INPUT_FILE, key, 0, 0, NULL, "", "private key of cert (PEM, unencrypted)")
 
 /* origins.NAME (struct cfg_origin); NAME is [A-Za-z0-9_.-]+ */
 #define CFG_SCHEMA_ORIGINS(X)                                                                      \

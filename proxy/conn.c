@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "route.h"
+#include "sock.h"
 #include "util.h"
 #include "worker_int.h"
 
@@ -42,11 +43,8 @@ static void arm_timer(struct conn *c, uint64_t ms)
 
 static void set_read_timeout(struct conn *c, uint64_t ms)
 {
-    struct timeval rt = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     const struct cfg *g = c->cfg ? c->cfg : c->w->cfg;
-    struct timeval wt = {(time_t)(g->timeouts.send_ms / 1000),
-                         (suseconds_t)((g->timeouts.send_ms % 1000) * 1000)};
-    bufferevent_set_timeouts(c->bev, ms ? &rt : NULL, &wt);
+    sock_set_timeouts(c->sock, ms, g->timeouts.send_ms);
 }
 
 static const char *reason_phrase(int status)
@@ -87,6 +85,7 @@ static void end_request(struct conn *c)
 }
 
 static void try_parse(struct conn *c);
+static void schedule_next(struct conn *c);
 
 /* The response is complete (queued to the output): log it and go on with the
  * next request, or close once the output is written. */
@@ -95,16 +94,17 @@ static void finish_response(struct conn *c)
     end_request(c);
     if (c->close_after || !c->keep_alive || c->w->draining) {
         set_state(c, CONN_FLUSH);
-        bufferevent_disable(c->bev, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        sock_pause_read(c->sock, 1);
+        if (evbuffer_get_length(sock_out(c->sock)) == 0)
             conn__close(c);
         return;
     }
     enter_idle(c);
     set_read_timeout(c, 0);
-    bufferevent_enable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        try_parse(c);
+    sock_set_low_mark(c->sock, 0);
+    sock_pause_read(c->sock, 0);
+    if (evbuffer_get_length(sock_in(c->sock)) > 0)
+        schedule_next(c); /* pipelined: parsed on the next loop turn */
 }
 
 void conn__exchange_done(struct conn *c, int abort_client)
@@ -138,7 +138,7 @@ static void respond(struct conn *c, int status, const char *extra, const char *b
     c->close_after |= close_after;
     c->status = status;
     size_t blen = strlen(body);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = sock_out(c->sock);
     size_t before = evbuffer_get_length(out);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nServer: tessera\r\nDate: %s\r\n%s"
@@ -154,6 +154,7 @@ static void respond(struct conn *c, int status, const char *extra, const char *b
     set_read_timeout(c, 0);
     evtimer_del(c->timer);
     set_state(c, CONN_SEND_LOCAL);
+    sock_write(c->sock);
     if (evbuffer_get_length(out) == 0)
         finish_response(c);
 }
@@ -271,15 +272,17 @@ static int answer_locally(struct conn *c, const struct h1_msg *m)
 
 static void send_continue(struct conn *c)
 {
-    if (c->minor_version >= 1 && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (c->minor_version >= 1 && evbuffer_get_length(sock_in(c->sock)) == 0) {
+        evbuffer_add(sock_out(c->sock), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        sock_write(c->sock);
+    }
 }
 
 /* A complete head is in p[0..m->head_len) at the front of the input buffer. */
 static void start_request(struct conn *c, const struct h1_msg *m)
 {
     struct worker *w = c->w;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_in(c->sock);
     evtimer_del(c->timer);
     c->cfg = cfg_ref(w->cfg);
     set_state(c, CONN_PROXY);
@@ -333,7 +336,7 @@ static void start_request(struct conn *c, const struct h1_msg *m)
 static void try_parse(struct conn *c)
 {
     struct worker *w = c->w;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_in(c->sock);
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
@@ -414,7 +417,7 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *s
 
 void conn__body_to_upstream(struct conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_in(c->sock);
     struct evbuffer *sink = up__body_sink(c);
     if (sink == NULL)
         return;
@@ -448,43 +451,49 @@ void conn__body_to_upstream(struct conn *c)
     up__body_added(c);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void on_read(struct sock *so, void *arg)
 {
     struct conn *c = arg;
     if (c->magic != CONN_MAGIC)
         abort();
     switch (c->state) {
     case CONN_IDLE:
-    case CONN_READ_HEAD: try_parse(c); break;
+    case CONN_READ_HEAD:
+        try_parse(c);
+        break;
     case CONN_PROXY:
         if (!c->req_body_done)
             conn__body_to_upstream(c);
         break;
-    default: break; /* pipelined bytes wait for the current response */
+    default:
+        break; /* pipelined bytes wait for the current response */
     }
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_drained(struct sock *so, void *arg)
 {
     struct conn *c = arg;
     switch (c->state) {
-    case CONN_PROXY: up__on_client_writable(c); break;
+    case CONN_PROXY:
+        up__on_client_writable(c);
+        break;
     case CONN_SEND_LOCAL:
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        if (evbuffer_get_length(sock_out(so)) == 0)
             finish_response(c);
         break;
     case CONN_FLUSH:
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        if (evbuffer_get_length(sock_out(so)) == 0)
             conn__close(c);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+static void on_event(struct sock *so, void *arg, enum sock_event ev)
 {
     struct conn *c = arg;
-    if (what & BEV_EVENT_EOF && !(what & BEV_EVENT_WRITING)) {
+    if (ev == SOCK_EOF) {
         /* The client half-closed. A request already read is still answered. */
         if ((c->state == CONN_PROXY && c->req_body_done) || c->state == CONN_SEND_LOCAL ||
             c->state == CONN_FLUSH) {
@@ -492,8 +501,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
     }
-    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == CONN_PROXY &&
-        !c->fwd.resp_started) {
+    if (ev == SOCK_READ_TIMEOUT && c->state == CONN_PROXY && !c->fwd.resp_started) {
         conn__respond_local(c, 408, "request body not received within timeouts.body", 1);
         return;
     }
@@ -503,18 +511,40 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     conn__close(c);
 }
 
+static void on_next(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == CONN_IDLE)
+        try_parse(c);
+}
+
+/* Pipelined requests are taken one loop turn apart, so a long pipeline of
+ * locally answered requests cannot recurse. */
+static void schedule_next(struct conn *c)
+{
+    if (c->next_ev == NULL)
+        c->next_ev = event_new(c->w->base, -1, 0, on_next, c);
+    event_active(c->next_ev, EV_READ, 0);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     if (c->state == CONN_READ_HEAD) {
         c->in_request = 1;
         c->cfg = cfg_ref(c->w->cfg);
-        evbuffer_drain(bufferevent_get_input(c->bev), (size_t)-1);
+        evbuffer_drain(sock_in(c->sock), (size_t)-1);
         conn__respond_local(c, 408, "request head not received within timeouts.header", 1);
         return;
     }
     conn__close(c);
 }
+
+static const struct sock_cbs conn_cbs = {
+    .on_read = on_read,
+    .on_drained = on_drained,
+    .on_event = on_event,
+};
 
 void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen)
 {
@@ -527,26 +557,22 @@ void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int
                          ? (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr
                          : (const void *)&((struct sockaddr_in *)sa)->sin_addr;
     evutil_inet_ntop(sa->sa_family, ip, c->peer, sizeof(c->peer));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->sock = sock_new(w->base, fd, &conn_cbs, c);
     c->timer = evtimer_new(w->base, on_timer, c);
-    if (c->bev == NULL || c->timer == NULL) {
+    if (c->sock == NULL || c->timer == NULL) {
         log_err("conn", "out of memory for a connection");
         evutil_closesocket(fd);
         free(c);
         return;
     }
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     /* Reading pauses while this much is buffered and unparsed (pipelined requests,
      * a body the origin reads slowly): the client's bytes wait in the kernel. */
     size_t high = w->cfg->limits.header_size + 1 > 65536 ? w->cfg->limits.header_size + 1 : 65536;
-    bufferevent_setwatermark(c->bev, EV_READ, 0, high);
+    sock_set_input_limit(c->sock, high);
     TAILQ_INSERT_TAIL(&w->conns, c, link);
     w->nconns++;
     enter_idle(c);
     set_read_timeout(c, 0);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 void conn__close(struct conn *c)
@@ -559,8 +585,9 @@ void conn__close(struct conn *c)
         end_request(c);
     set_state(c, CONN_CLOSED);
     evtimer_del(c->timer);
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+    sock_close(c->sock);
+    if (c->next_ev != NULL)
+        event_del(c->next_ev);
     struct worker *w = c->w;
     TAILQ_REMOVE(&w->conns, c, link);
     TAILQ_INSERT_TAIL(&w->dead_conns, c, link);
@@ -571,6 +598,9 @@ void conn__close(struct conn *c)
 void conn__free(struct conn *c)
 {
     event_free(c->timer);
+    if (c->next_ev != NULL)
+        event_free(c->next_ev);
+    sock_free(c->sock);
     cfg_unref(c->cfg);
     if (c->fwd.req_head != NULL)
         evbuffer_free(c->fwd.req_head);

@@ -9,7 +9,7 @@
  * server when it is idempotent and has no body; a pooled connection the origin
  * had closed does not count as a server failure and is replaced by a fresh one.
  * Bodies stream both ways; each direction pauses reading its source while the
- * destination's output holds more than OUT_HIGH bytes (libevent watermarks).
+ * destination's output holds more than OUT_HIGH bytes (sock low marks).
  *
  * Ownership: a client conn owns fwd.up while it uses it; up_close() puts the
  * connection on the worker's dead list. Thread: the owning worker's.
@@ -33,12 +33,6 @@ static void set_state(struct up_conn *u, enum up_state s)
     u->state = s;
 }
 
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return tv;
-}
-
 static void up_close(struct up_conn *u)
 {
     if (u->state == UP_CLOSED)
@@ -48,8 +42,7 @@ static void up_close(struct up_conn *u)
         u->server->nidle--;
     }
     set_state(u, UP_CLOSED);
-    bufferevent_free(u->bev);
-    u->bev = NULL;
+    sock_close(u->sock);
     u->owner = NULL;
     TAILQ_INSERT_TAIL(&u->w->dead_ups, u, link);
     worker__reap_later(u->w);
@@ -57,6 +50,7 @@ static void up_close(struct up_conn *u)
 
 void up__free(struct up_conn *u)
 {
+    sock_free(u->sock);
     u->magic = 0;
     free(u);
 }
@@ -219,9 +213,17 @@ void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target 
     f->idempotent = is_idempotent(m->method, m->method_len) && m->body == H1_BODY_NONE;
 }
 
-static void on_up_read(struct bufferevent *bev, void *arg);
-static void on_up_write(struct bufferevent *bev, void *arg);
-static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_read(struct sock *so, void *arg);
+static void on_up_drained(struct sock *so, void *arg);
+static void on_up_connected(struct sock *so, void *arg);
+static void on_up_event(struct sock *so, void *arg, enum sock_event ev);
+
+static const struct sock_cbs up_cbs = {
+    .on_read = on_up_read,
+    .on_drained = on_up_drained,
+    .on_connected = on_up_connected,
+    .on_event = on_up_event,
+};
 static void connect_and_send(struct conn *c);
 
 static struct up_conn *pool_take(struct up_server *s)
@@ -246,31 +248,24 @@ static void pool_put(struct up_conn *u, const struct cfg_origin *o)
     TAILQ_INSERT_HEAD(&s->idle, u, link);
     s->nidle++;
     /* Idle: any byte or close from the origin ends it; so does keepalive_timeout. */
-    struct timeval rt = ms_tv(o->keepalive_timeout_ms);
-    bufferevent_set_timeouts(u->bev, &rt, NULL);
-    bufferevent_setwatermark(u->bev, EV_WRITE, 0, 0);
-    bufferevent_enable(u->bev, EV_READ);
+    sock_set_timeouts(u->sock, o->keepalive_timeout_ms, 0);
+    sock_set_low_mark(u->sock, 0);
+    sock_pause_read(u->sock, 0);
 }
 
 static struct up_conn *up_new(struct worker *w, struct up_server *s, const struct cfg_origin *o)
 {
-    struct bufferevent *bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL)
-        return NULL;
     struct up_conn *u = xcalloc(1, sizeof(*u));
-    u->magic = UP_CONN_MAGIC;
-    u->bev = bev;
-    u->server = s;
-    u->w = w;
-    u->state = UP_CONNECTING;
-    bufferevent_setcb(bev, on_up_read, on_up_write, on_up_event, u);
-    struct timeval ct = ms_tv(o->connect_timeout_ms);
-    bufferevent_set_timeouts(bev, NULL, &ct);
-    if (bufferevent_socket_connect(bev, (struct sockaddr *)&s->sa, (int)s->sa_len) < 0) {
-        bufferevent_free(bev);
+    u->sock = sock_connect(w->base, (struct sockaddr *)&s->sa, s->sa_len, &up_cbs, u);
+    if (u->sock == NULL) {
         free(u);
         return NULL;
     }
+    u->magic = UP_CONN_MAGIC;
+    u->server = s;
+    u->w = w;
+    u->state = UP_CONNECTING;
+    sock_set_timeouts(u->sock, 0, o->connect_timeout_ms);
     return u;
 }
 
@@ -279,9 +274,8 @@ static struct up_conn *up_new(struct worker *w, struct up_server *s, const struc
 static void arm_timeouts(struct conn *c, struct up_conn *u)
 {
     const struct cfg_origin *o = c->fwd.origin;
-    struct timeval rt = ms_tv(o->timeout_ms);
-    struct timeval wt = ms_tv(u->state == UP_CONNECTING ? o->connect_timeout_ms : o->timeout_ms);
-    bufferevent_set_timeouts(u->bev, c->req_body_done ? &rt : NULL, &wt);
+    sock_set_timeouts(u->sock, c->req_body_done ? o->timeout_ms : 0,
+                      u->state == UP_CONNECTING ? o->connect_timeout_ms : o->timeout_ms);
 }
 
 static void fail_request(struct conn *c, int timeout)
@@ -328,9 +322,10 @@ static void connect_and_send(struct conn *c)
     u->got_bytes = 0;
     f->up_start_ms = util_now_ms();
     arm_timeouts(c, u);
-    struct evbuffer *out = bufferevent_get_output(u->bev);
+    struct evbuffer *out = sock_out(u->sock);
     evbuffer_add(out, evbuffer_pullup(f->req_head, -1), evbuffer_get_length(f->req_head));
-    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+    sock_pause_read(u->sock, 0);
+    sock_write(u->sock);
 }
 
 void up__start(struct conn *c, const struct cfg_origin *o)
@@ -351,7 +346,7 @@ void up__abort(struct conn *c)
 
 struct evbuffer *up__body_sink(struct conn *c)
 {
-    return c->fwd.up ? bufferevent_get_output(c->fwd.up->bev) : NULL;
+    return c->fwd.up ? sock_out(c->fwd.up->sock) : NULL;
 }
 
 void up__body_added(struct conn *c)
@@ -361,31 +356,32 @@ void up__body_added(struct conn *c)
         return;
     if (c->req_body_done)
         arm_timeouts(c, u);
-    if (evbuffer_get_length(bufferevent_get_output(u->bev)) > OUT_HIGH) {
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_setwatermark(u->bev, EV_WRITE, OUT_HIGH / 2, 0);
+    sock_write(u->sock);
+    if (evbuffer_get_length(sock_out(u->sock)) > OUT_HIGH) {
+        sock_pause_read(c->sock, 1);
+        sock_set_low_mark(u->sock, OUT_HIGH / 2);
     }
 }
 
-static void on_up_write(struct bufferevent *bev, void *arg)
+static void on_up_drained(struct sock *so, void *arg)
 {
     struct up_conn *u = arg;
     struct conn *c = u->owner;
     if (c == NULL || c->req_body_done)
         return;
     /* The origin took the body we had queued: read more from the client. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    bufferevent_enable(c->bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    sock_set_low_mark(so, 0);
+    sock_pause_read(c->sock, 0);
+    if (evbuffer_get_length(sock_in(c->sock)) > 0)
         conn__body_to_upstream(c);
 }
 
 void up__on_client_writable(struct conn *c)
 {
     struct up_conn *u = c->fwd.up;
-    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    sock_set_low_mark(c->sock, 0);
     if (u != NULL && u->state == UP_BODY)
-        bufferevent_enable(u->bev, EV_READ);
+        sock_pause_read(u->sock, 0);
 }
 
 static int skip_response_field(const struct h1_msg *m, const struct h1_header *h, int framing)
@@ -401,7 +397,7 @@ static int skip_response_field(const struct h1_msg *m, const struct h1_header *h
 static void write_response_head(struct conn *c, const struct h1_msg *m)
 {
     struct fwd *f = &c->fwd;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = sock_out(c->sock);
     int framing = m->body != H1_BODY_NONE;
     size_t before = evbuffer_get_length(out);
     evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
@@ -451,14 +447,15 @@ static void finish(struct conn *c, struct up_conn *u)
 {
     struct fwd *f = &c->fwd;
     if (f->chunked_out) {
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        evbuffer_add(sock_out(c->sock), "0\r\n\r\n", 5);
         c->bytes_out += 5;
     }
+    sock_write(c->sock);
     f->resp_done = 1;
     f->up = NULL;
     int reusable = f->up_keep_alive && c->req_body_done && f->resp_body != H1_BODY_UNTIL_CLOSE &&
-                   evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
-                   evbuffer_get_length(bufferevent_get_output(u->bev)) == 0;
+                   evbuffer_get_length(sock_in(u->sock)) == 0 &&
+                   evbuffer_get_length(sock_out(u->sock)) == 0;
     if (reusable)
         pool_put(u, f->origin);
     else
@@ -499,8 +496,8 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *o
 static void relay_body(struct conn *c, struct up_conn *u)
 {
     struct fwd *f = &c->fwd;
-    struct evbuffer *in = bufferevent_get_input(u->bev);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *in = sock_in(u->sock);
+    struct evbuffer *out = sock_out(c->sock);
     size_t n = evbuffer_get_length(in);
     int done = 0;
     switch (f->resp_body) {
@@ -539,11 +536,12 @@ static void relay_body(struct conn *c, struct up_conn *u)
         finish(c, u);
         return;
     }
+    sock_write(c->sock);
     if (evbuffer_get_length(out) > OUT_HIGH) {
         /* The client reads slower than the origin sends: stop reading the origin
          * until the client has taken half of what is queued. */
-        bufferevent_disable(u->bev, EV_READ);
-        bufferevent_setwatermark(c->bev, EV_WRITE, OUT_HIGH / 2, 0);
+        sock_pause_read(u->sock, 1);
+        sock_set_low_mark(c->sock, OUT_HIGH / 2);
     }
 }
 
@@ -552,7 +550,7 @@ static int read_head(struct conn *c, struct up_conn *u)
 {
     struct worker *w = c->w;
     struct fwd *f = &c->fwd;
-    struct evbuffer *in = bufferevent_get_input(u->bev);
+    struct evbuffer *in = sock_in(u->sock);
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -591,7 +589,7 @@ static int read_head(struct conn *c, struct up_conn *u)
     }
 }
 
-static void on_up_read(struct bufferevent *bev, void *arg)
+static void on_up_read(struct sock *so, void *arg)
 {
     struct up_conn *u = arg;
     if (u->magic != UP_CONN_MAGIC)
@@ -621,7 +619,19 @@ static int can_retry(const struct conn *c, const struct up_conn *u)
     return f->attempts < 2 && f->ntried < f->origin->nservers;
 }
 
-static void on_up_event(struct bufferevent *bev, short what, void *arg)
+static void on_up_connected(struct sock *so, void *arg)
+{
+    struct up_conn *u = arg;
+    struct conn *c = u->owner;
+    if (c == NULL) {
+        up_close(u);
+        return;
+    }
+    set_state(u, UP_WAIT_HEAD);
+    arm_timeouts(c, u);
+}
+
+static void on_up_event(struct sock *so, void *arg, enum sock_event ev)
 {
     struct up_conn *u = arg;
     struct conn *c = u->owner;
@@ -630,26 +640,21 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     struct fwd *f = &c->fwd;
-    if (what & BEV_EVENT_CONNECTED) {
-        set_state(u, UP_WAIT_HEAD);
-        arm_timeouts(c, u);
-        return;
-    }
+    int timeout = ev == SOCK_READ_TIMEOUT || ev == SOCK_WRITE_TIMEOUT;
     if (u->state == UP_BODY) {
-        if ((what & BEV_EVENT_EOF) && f->resp_body == H1_BODY_UNTIL_CLOSE) {
+        if (ev == SOCK_EOF && f->resp_body == H1_BODY_UNTIL_CLOSE) {
             relay_body(c, u);
             if (u->state == UP_BODY)
                 finish(c, u);
             return;
         }
         log_warn("up", "origin %s server %s: response cut short (%s)", f->origin->name,
-                 u->server->key, (what & BEV_EVENT_TIMEOUT) ? "timeout" : "closed");
+                 u->server->key, timeout ? "timeout" : "closed");
         f->up = NULL;
         up_close(u);
         conn__exchange_done(c, 1);
         return;
     }
-    int timeout = (what & BEV_EVENT_TIMEOUT) != 0;
     int stale = u->reused && !timeout && !u->got_bytes;
     if (!stale) {
         log_warn("up", "origin %s server %s: %s", f->origin->name, u->server->key,

@@ -13,7 +13,6 @@
 #define TESSERA_WORKER_INT_H
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -23,6 +22,7 @@
 
 #include "cfg.h"
 #include "h1.h"
+#include "sock.h"
 
 struct conn;
 struct up_conn;
@@ -113,7 +113,7 @@ struct up_conn {
     unsigned magic;
 #define UP_CONN_MAGIC 0x5550434eu
     enum up_state state;
-    struct bufferevent *bev;
+    struct sock *sock;
     struct up_server *server;
     struct worker *w;
     struct conn *owner;     /* the client conn using it, NULL when idle */
@@ -148,7 +148,8 @@ struct conn {
 #define CONN_MAGIC 0x434f4e4eu
     enum conn_state state;
     struct worker *w;
-    struct bufferevent *bev;
+    struct sock *sock;
+    struct event *next_ev;         /* takes the next pipelined request */
     struct cfg *cfg; /* generation for the current request */
     char peer[INET6_ADDRSTRLEN];
     struct event *timer; /* header / keep-alive deadline */

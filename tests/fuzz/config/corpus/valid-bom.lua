@@ -1,0 +1,2 @@
+﻿listen = { { addr = "[::]:8080" } }
+log = { access = "-" }

@@ -1,0 +1,57 @@
+-- Tessera demo configuration.
+--
+-- This file is Lua, but only declarations: it runs in an empty sandbox (no os, io,
+-- require or string library) and every global it sets is checked against the
+-- schema. Unknown keys, bad durations ("30s"), sizes ("16KB") and addresses are
+-- reported with file:line and the key path. Check a file with:
+--   tessera -t -c conf/tessera.lua
+-- and list every key with its default:
+--   tessera --help-config
+
+-- Worker threads, each with its own event loop: "auto" starts one per online CPU.
+workers = "auto"
+
+-- Where clients connect. Port 0 would pick a free port at start.
+listen = {
+  { addr = "127.0.0.1:8080" },
+}
+
+-- Upstream pools, by name. Servers are numeric "ip:port" (no DNS at load time).
+origins = {
+  api = {
+    servers         = { "127.0.0.1:9000" },  -- the demo origin (tessera-origin)
+    connect_timeout = "100ms",               -- it is local: fail fast
+    timeout         = "1s",                  -- response head, and between body reads
+  },
+}
+
+-- Request paths to origins, in order: the first match wins. ":name" matches one
+-- segment, a final "*" the rest of the path (also "/api" itself for "/api/*").
+routes = {
+  { path = "/api/*", origin = "api" },
+  { path = "/*",     origin = "api" },        -- everything else
+}
+
+-- Client-side timeouts.
+timeouts = {
+  header    = "10s",  -- whole request head
+  body      = "30s",  -- between reads of a request body
+  keepalive = "75s",  -- idle connection between requests
+  send      = "30s",  -- between writes to a slow client
+  drain     = "10s",  -- grace for requests in flight on SIGTERM
+}
+
+-- Request limits; exceeding one gets a 4xx and names the key in the error log.
+limits = {
+  header_size = "16KB",   -- whole request head (431 beyond)
+  uri_size    = "8KB",    -- request-target (414 beyond)
+  headers     = 100,      -- header fields (431 beyond)
+  body_size   = "100MB",  -- request body (413 beyond)
+}
+
+-- Logs. access: a path, "-" for stdout, or false for none.
+log = {
+  access = "-",
+  format = "combined",   -- or "json"
+  level  = "info",       -- error log level: error, warn, info, debug
+}
