@@ -113,13 +113,13 @@ static void add_quoted(struct evbuffer *b, const char *s, size_t n)
     }
 }
 
-void access__log(struct conn *c)
+void access__log(struct req *c)
 {
     if (access_fd < 0 || c->cfg == NULL)
         return;
     struct worker *w = c->w;
     struct evbuffer *b = w->access_buf;
-    double dur = (double)(util_now_ms() - c->req_start_ms) / 1000.0;
+    double dur = (double)(util_now_ms() - c->start_ms) / 1000.0;
     double up = c->fwd.up_start_ms ? (double)c->fwd.up_ms / 1000.0 : -1;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -130,7 +130,7 @@ void access__log(struct conn *c)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         evbuffer_add_printf(
             b, "{\"time\":\"%s\",\"worker\":%u,\"id\":%llu,\"client\":\"%s\",\"method\":\"", when,
-            w->id, (unsigned long long)c->req_id, c->peer);
+            w->id, (unsigned long long)c->id, c->peer);
         add_json_str(b, c->method, strlen(c->method));
         evbuffer_add(b, "\",\"path\":\"", 10);
         add_json_str(b, c->target ? c->target : "", c->target_len);
@@ -147,7 +147,7 @@ void access__log(struct conn *c)
         add_quoted(b, c->method, strlen(c->method));
         evbuffer_add(b, " ", 1);
         add_quoted(b, c->target ? c->target : "", c->target_len);
-        evbuffer_add_printf(b, " HTTP/1.%d\" %d %llu \"", c->minor_version, c->status,
+        evbuffer_add_printf(b, " %s\" %d %llu \"", c->proto ? c->proto : "HTTP/1.1", c->status,
                             (unsigned long long)c->bytes_out);
         add_quoted(b, c->referer, strlen(c->referer));
         evbuffer_add(b, "\" \"", 3);

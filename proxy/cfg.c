@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_FILE_SIZE (8u << 20) /* a config file is a few KB: larger is a mistake */
@@ -153,7 +154,11 @@ static const struct section sec_certificates = {
 static const struct key tls_keys[] = {CFG_SCHEMA_TLS(KEY)};
 #undef BASE
 static const struct section sec_tls = {
-    "listen[i].tls",     tls_keys, ARRAY_SIZE(tls_keys), sizeof(struct cfg_tls), 0,
+    "listen[i].tls",
+    tls_keys,
+    ARRAY_SIZE(tls_keys),
+    sizeof(struct cfg_tls),
+    0,
     "{ cert = \"conf/tls/edge.pem\", key = \"conf/tls/edge.key\" }"};
 #define BASE struct cfg_listen
 static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
@@ -910,6 +915,26 @@ static void load_map(struct loader *ld, const struct key *k, char *base, int idx
     free(names);
 }
 
+/* An INPUT_FILE must be readable now: a certificate that cannot be read would
+ * otherwise only fail when the server starts. stat and access, not open: the path
+ * is the file's to choose, and opening a device can have effects. */
+static void check_readable(struct loader *ld, const char *path)
+{
+    struct stat st;
+    int e = 0;
+    if (stat(path, &st) < 0)
+        e = errno;
+    else if (S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if (access(path, R_OK) < 0)
+        e = errno;
+    if (e != 0) {
+        char q[128];
+        quote(q, sizeof(q), path, strlen(path));
+        fail(ld, "cannot read %s: %s", q, strerror(e));
+    }
+}
+
 /* Checks and stores the value at idx (absolute) for key k of the struct at base. */
 static void load_value(struct loader *ld, const struct key *k, char *base, int idx)
 {
@@ -1003,6 +1028,21 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         else
             expected(ld, idx, NULL, "a file path, or \"-\" for stderr");
         break;
+    case T_INPUT_FILE:
+        s = get_str(L, idx);
+        if (s == NULL || *s == '\0') {
+            expected(ld, idx, NULL, "a file path like \"conf/tls/edge.pem\"");
+            break;
+        }
+        *(char **)field = xstrdup(s);
+        check_readable(ld, s);
+        break;
+    case T_BOOL:
+        if (lua_type(L, idx) == LUA_TBOOLEAN)
+            *(int *)field = lua_toboolean(L, idx);
+        else
+            expected(ld, idx, NULL, "true or false");
+        break;
     case T_LOG_FORMAT:
         load_enum(ld, idx, (int *)field, log_formats, ARRAY_SIZE(log_formats));
         break;
@@ -1028,6 +1068,16 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         else
             expected(ld, idx, NULL, "a table like %s", k->sub->example);
         break;
+    case T_TABLE:
+        if (lua_type(L, idx) == LUA_TTABLE) {
+            /* linked before it is filled, like load_list's items */
+            char *item = xcalloc(1, k->sub->elem_size);
+            *(char **)field = item;
+            load_table(ld, k->sub, item, idx);
+        } else {
+            expected(ld, idx, NULL, "a table like %s", k->sub->example);
+        }
+        break;
     case T_LIST: load_list(ld, k, base, idx); break;
     case T_MAP:
         load_map(ld, k, base, idx);
@@ -1049,6 +1099,7 @@ static void push_default(lua_State *L, const struct key *k)
         else
             lua_pushstring(L, k->def);
         break;
+    case T_BOOL: lua_pushboolean(L, strcmp(k->def, "true") == 0); break;
     case T_SECTION:
     case T_LIST:
     case T_MAP: lua_newtable(L); break;
@@ -1061,7 +1112,8 @@ static const char *container_what(const struct key *k)
     switch (k->type) {
     case T_LIST: return "an array of tables like ";
     case T_MAP:
-    case T_SECTION: return "a table like ";
+    case T_SECTION:
+    case T_TABLE: return "a table like ";
     default: return NULL;
     }
 }
@@ -1086,6 +1138,9 @@ static void missing(struct loader *ld, const struct key *k)
         fail(ld, "required key is missing (expected a path pattern like \"/api/*\")");
         break;
     case T_ORIGIN_REF: fail(ld, "required key is missing (expected the name of an origin)"); break;
+    case T_INPUT_FILE:
+        fail(ld, "required key is missing (expected a file path like \"conf/tls/edge.pem\")");
+        break;
     default: fail(ld, "required key is missing"); break;
     }
 }
@@ -1144,6 +1199,8 @@ static void load_table(struct loader *ld, const struct section *sec, char *base,
         lua_rawget(L, idx);
         if (!lua_isnil(L, -1)) {
             load_value(ld, k, base, lua_gettop(L));
+        } else if (k->def != NULL && strcmp(k->def, "nil") == 0) {
+            /* optional without a value: the field stays zero */
         } else if (k->def != NULL) {
             size_t before = ld->nerrs;
             lua_pop(L, 1);
@@ -1786,12 +1843,20 @@ static void free_table(const struct section *sec, char *base)
             break;
         }
         case T_PATH:
-        case T_PATH_OR_OFF: free(*(char **)field); break;
+        case T_PATH_OR_OFF:
+        case T_INPUT_FILE: free(*(char **)field); break;
         case T_ROUTE_PATH:
             free(((struct cfg_route *)base)->path);
             free(((struct cfg_route *)base)->segs);
             break;
         case T_SECTION: free_table(k->sub, base); break;
+        case T_TABLE: {
+            char *item = *(char **)field;
+            if (item != NULL)
+                free_table(k->sub, item);
+            free(item);
+            break;
+        }
         case T_LIST:
         case T_MAP: {
             char *items = *(char **)field;
@@ -1943,11 +2008,14 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         break;
     case T_PATH: snprintf(buf, cap, "file path or \"-\""); break;
     case T_PATH_OR_OFF: snprintf(buf, cap, "file path, \"-\" or false"); break;
+    case T_INPUT_FILE: snprintf(buf, cap, "path of a readable file"); break;
+    case T_BOOL: snprintf(buf, cap, "true or false"); break;
     case T_LOG_FORMAT: snprintf(buf, cap, "\"combined\" | \"json\""); break;
     case T_LOG_LEVEL: snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\""); break;
     case T_ROUTE_PATH: snprintf(buf, cap, "path pattern"); break;
     case T_ORIGIN_REF: snprintf(buf, cap, "origin name"); break;
-    case T_SECTION: snprintf(buf, cap, "table"); break;
+    case T_SECTION:
+    case T_TABLE: snprintf(buf, cap, "table"); break;
     case T_LIST:
         snprintf(buf, cap, "array of %llu..%llu tables", (unsigned long long)k->min,
                  (unsigned long long)k->max);
@@ -1970,12 +2038,15 @@ static void help_section(FILE *out, const struct section *sec)
         help_type(k, type, sizeof(type));
         if (k->def == NULL)
             snprintf(def, sizeof(def), "required");
-        else if (k->type == T_INT || k->type == T_UINT || container_what(k) != NULL ||
+        else if (strcmp(k->def, "nil") == 0)
+            snprintf(def, sizeof(def), "optional");
+        else if (k->type == T_INT || k->type == T_UINT || k->type == T_BOOL ||
+                 container_what(k) != NULL ||
                  (k->type == T_PATH_OR_OFF && strcmp(k->def, "false") == 0))
             snprintf(def, sizeof(def), "default %s", k->def);
         else
             snprintf(def, sizeof(def), "default \"%s\"", k->def);
-        fprintf(out, "%-30s %-38s %s\n    %s\n", path, type, def, k->doc);
+        fprintf(out, "%-36s %-38s %s\n    %s\n", path, type, def, k->doc);
         if (k->sub != NULL)
             help_section(out, k->sub);
     }

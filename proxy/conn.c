@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * conn: a client's HTTP/1.1 connection. Reads and parses request heads, routes
- * them, hands them to up.c and relays request bodies; writes locally made
- * responses (errors, 404). One request is served at a time: pipelined requests
- * wait in the input buffer, so responses leave in request order (RFC 9112 9.3.2).
- * The input high watermark bounds what a client can make us buffer.
+ * conn: a client connection. It starts as HTTP/1.1 (or TLS, then whatever ALPN
+ * chose); the HTTP/2 connection preface, or ALPN "h2", hands it to h2s.c.
+ *
+ * For HTTP/1.1 it reads and parses request heads, hands them to req.c and relays
+ * request bodies; it writes response heads and bodies (re-chunked when needed)
+ * and locally made responses. One request is served at a time: pipelined
+ * requests wait in the input buffer, so responses leave in request order
+ * (RFC 9112 9.3.2). The input limit bounds what a client can make us buffer.
  *
  * Ownership: the worker owns the conn; conn__close() is idempotent and puts the
  * conn on the worker's dead list, freed on the next loop turn, so callbacks up
@@ -12,25 +15,33 @@
  * Thread: the owning worker's.
  */
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "h2s.h"
 #include "log.h"
-#include "route.h"
 #include "sock.h"
 #include "util.h"
 #include "worker_int.h"
 
 #define BODY_CHUNK_HEAD_MAX 24
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN 24
 
 static const char *const state_names[] = {"idle",       "read-head", "proxy",
                                           "send-local", "flush",     "closed"};
 
+static const struct req_ops h1_ops;
+
+static struct conn *conn_of(struct req *r)
+{
+    return (struct conn *)((char *)r - offsetof(struct conn, req));
+}
+
 static void set_state(struct conn *c, enum conn_state s)
 {
-    log_debug("conn", "w%u r%llu: %s -> %s", c->w->id, (unsigned long long)c->req_id,
+    log_debug("conn", "w%u r%llu: %s -> %s", c->w->id, (unsigned long long)c->req.id,
               state_names[c->state], state_names[s]);
     c->state = s;
 }
@@ -43,29 +54,8 @@ static void arm_timer(struct conn *c, uint64_t ms)
 
 static void set_read_timeout(struct conn *c, uint64_t ms)
 {
-    const struct cfg *g = c->cfg ? c->cfg : c->w->cfg;
+    const struct cfg *g = c->req.cfg ? c->req.cfg : c->w->cfg;
     sock_set_timeouts(c->sock, ms, g->timeouts.send_ms);
-}
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
 }
 
 static void enter_idle(struct conn *c)
@@ -74,24 +64,13 @@ static void enter_idle(struct conn *c)
     arm_timer(c, c->w->cfg->timeouts.keepalive_ms);
 }
 
-static void end_request(struct conn *c)
-{
-    if (c->in_request) {
-        access__log(c);
-        c->in_request = 0;
-    }
-    cfg_unref(c->cfg);
-    c->cfg = NULL;
-}
-
-static void try_parse(struct conn *c);
 static void schedule_next(struct conn *c);
 
 /* The response is complete (queued to the output): log it and go on with the
  * next request, or close once the output is written. */
 static void finish_response(struct conn *c)
 {
-    end_request(c);
+    req__end(&c->req);
     if (c->close_after || !c->keep_alive || c->w->draining) {
         set_state(c, CONN_FLUSH);
         sock_pause_read(c->sock, 1);
@@ -103,11 +82,12 @@ static void finish_response(struct conn *c)
     set_read_timeout(c, 0);
     sock_set_low_mark(c->sock, 0);
     sock_pause_read(c->sock, 0);
+    sock_read_more(c->sock);
     if (evbuffer_get_length(sock_in(c->sock)) > 0)
         schedule_next(c); /* pipelined: parsed on the next loop turn */
 }
 
-void conn__exchange_done(struct conn *c, int abort_client)
+static void exchange_done(struct conn *c, int abort_client)
 {
     if (c->state == CONN_CLOSED)
         return;
@@ -115,160 +95,171 @@ void conn__exchange_done(struct conn *c, int abort_client)
         /* The response was cut short after its head was sent: the only way to
          * tell the client is to close (RFC 9112 8). */
         c->close_after = 1;
-        c->status = c->status ? c->status : 502;
-        end_request(c);
+        c->req.status = c->req.status ? c->req.status : 502;
+        req__end(&c->req);
         conn__close(c);
         return;
     }
-    if (!c->req_body_done)
+    if (!c->req.body_done)
         c->close_after = 1; /* the rest of the request body was not read */
     finish_response(c);
 }
 
-/* A locally made response; `extra` holds further header lines ("Name: v\r\n"). */
-static void respond(struct conn *c, int status, const char *extra, const char *body,
-                    int close_after)
+/* A locally made response; `extra` holds further header lines ("Name: v\r\n").
+ * The request ends once the response is written (on_drained or on_next), never
+ * from inside this call, so callers may go on using the head they parsed. */
+static void h1_respond(struct req *r, int status, const char *extra, const char *body,
+                       int close_after)
 {
+    struct conn *c = conn_of(r);
     if (c->state == CONN_CLOSED)
         return;
-    if (c->fwd.up != NULL)
-        up__abort(c);
-    if (!c->req_body_done)
+    if (r->fwd.up != NULL)
+        up__abort(r);
+    if (!r->body_done)
         close_after = 1;
     c->close_after |= close_after;
-    c->status = status;
+    r->status = status;
     size_t blen = strlen(body);
     struct evbuffer *out = sock_out(c->sock);
     size_t before = evbuffer_get_length(out);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nServer: tessera\r\nDate: %s\r\n%s"
                         "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n%s\r\n",
-                        status, reason_phrase(status), worker__date(c->w), extra,
-                        blen ? blen + 1 : 0,
+                        status, req__reason(status), worker__date(c->w), extra, blen ? blen + 1 : 0,
                         (c->close_after || !c->keep_alive) ? "Connection: close\r\n" : "");
-    if (!c->head_method && blen > 0) {
+    if (!r->head_method && blen > 0) {
         evbuffer_add(out, body, blen);
         evbuffer_add(out, "\n", 1);
     }
-    c->bytes_out += evbuffer_get_length(out) - before;
+    r->bytes_out += evbuffer_get_length(out) - before;
     set_read_timeout(c, 0);
     evtimer_del(c->timer);
     set_state(c, CONN_SEND_LOCAL);
     sock_write(c->sock);
     if (evbuffer_get_length(out) == 0)
-        finish_response(c);
+        schedule_next(c);
 }
 
-void conn__respond_local(struct conn *c, int status, const char *body, int close_after)
+/* The client's response head for the origin's head m (RFC 9112 6, 9110 7.6). */
+static void h1_response_head(struct req *r, const struct h1_msg *m)
 {
-    respond(c, status, "", body, close_after);
+    struct conn *c = conn_of(r);
+    struct evbuffer *out = sock_out(c->sock);
+    int framing = m->body != H1_BODY_NONE;
+    size_t before = evbuffer_get_length(out);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
+    int has_date = 0, has_cl = 0;
+    for (size_t i = 0; i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (!up__pass_field(m, h, framing))
+            continue;
+        if (util_ieq(h->name, h->name_len, "date"))
+            has_date = 1;
+        else if (util_ieq(h->name, h->name_len, "content-length"))
+            has_cl = 1;
+        evbuffer_add(out, h->name, h->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, h->value, h->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!has_date)
+        evbuffer_add_printf(out, "Date: %s\r\n", worker__date(c->w));
+    evbuffer_add(out, "Via: ", 5);
+    for (int i = h1_header_find(m, "via", 0); i >= 0; i = h1_header_find(m, "via", (size_t)i + 1)) {
+        evbuffer_add(out, m->headers[i].value, m->headers[i].value_len);
+        evbuffer_add(out, ", ", 2);
+    }
+    evbuffer_add(out, "1.1 tessera\r\n", 13);
+    c->chunked_out = 0;
+    switch (m->body) {
+    case H1_BODY_LENGTH:
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+        break;
+    case H1_BODY_CHUNKED:
+    case H1_BODY_UNTIL_CLOSE:
+        if (c->minor_version >= 1) {
+            evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+            c->chunked_out = 1;
+        } else {
+            c->close_after = 1; /* an HTTP/1.0 client reads until we close */
+        }
+        break;
+    case H1_BODY_NONE:
+        if (!has_cl && !r->head_method && m->status != 204 && m->status != 304)
+            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+        break;
+    }
+    if (c->close_after || !c->keep_alive || c->w->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    evbuffer_add(out, "\r\n", 2);
+    r->bytes_out += evbuffer_get_length(out) - before;
 }
 
-static void copy_field(char *dst, size_t cap, const struct h1_msg *m, const char *name)
+static void h1_response_body(struct req *r, struct evbuffer *src, size_t n)
 {
-    int i = h1_header_find(m, name, 0);
-    if (i < 0) {
-        dst[0] = '\0';
+    struct conn *c = conn_of(r);
+    struct evbuffer *out = sock_out(c->sock);
+    if (n == 0)
         return;
+    if (c->chunked_out) {
+        char hdr[BODY_CHUNK_HEAD_MAX];
+        int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+        evbuffer_add(out, hdr, (size_t)hl);
     }
-    size_t n = m->headers[i].value_len < cap - 1 ? m->headers[i].value_len : cap - 1;
-    memcpy(dst, m->headers[i].value, n);
-    dst[n] = '\0';
+    evbuffer_remove_buffer(src, out, n);
+    if (c->chunked_out)
+        evbuffer_add(out, "\r\n", 2);
+    r->bytes_out += n;
+    sock_write(c->sock);
 }
 
-/* Records what the access log needs from the head before it is drained. */
-static void note_request(struct conn *c, const struct h1_msg *m)
+static void h1_response_end(struct req *r)
 {
-    size_t n = m->method_len < sizeof(c->method) - 1 ? m->method_len : sizeof(c->method) - 1;
-    memcpy(c->method, m->method, n);
-    c->method[n] = '\0';
-    if (m->target_len + 1 > c->target_cap) {
-        c->target_cap = m->target_len + 1;
-        c->target = xrealloc(c->target, c->target_cap);
+    struct conn *c = conn_of(r);
+    if (c->chunked_out) {
+        evbuffer_add(sock_out(c->sock), "0\r\n\r\n", 5);
+        r->bytes_out += 5;
     }
-    memcpy(c->target, m->target, m->target_len);
-    c->target[m->target_len] = '\0';
-    c->target_len = m->target_len;
-    copy_field(c->ua, sizeof(c->ua), m, "user-agent");
-    copy_field(c->referer, sizeof(c->referer), m, "referer");
+    sock_write(c->sock);
+    exchange_done(c, 0);
 }
 
-/* The origin-form of the request-target: absolute-form ("http://h/p?q") is
- * reduced to its path and query, and its authority replaces Host (RFC 9112
- * 3.2.2). Returns -1 when the target has no path (authority-form) or carries
- * userinfo (RFC 9110 4.2.4). */
-static int origin_form(const char *t, size_t len, struct up_target *out)
+static void h1_response_abort(struct req *r)
 {
-    out->authority = NULL;
-    out->authority_len = 0;
-    if (len > 0 && t[0] == '/') {
-        out->uri = t;
-        out->uri_len = len;
-        return 0;
-    }
-    size_t skip = 0;
-    if (len > 7 && strncasecmp(t, "http://", 7) == 0)
-        skip = 7;
-    else if (len > 8 && strncasecmp(t, "https://", 8) == 0)
-        skip = 8;
-    else
-        return -1;
-    const char *a = t + skip;
-    size_t alen = 0;
-    while (alen < len - skip && a[alen] != '/' && a[alen] != '?')
-        alen++;
-    if (alen == 0 || memchr(a, '@', alen) != NULL)
-        return -1;
-    out->authority = a;
-    out->authority_len = alen;
-    if (alen == len - skip || a[alen] == '?') {
-        out->uri = "/"; /* "http://h" or "http://h?q": a query with no path is dropped */
-        out->uri_len = 1;
-        return 0;
-    }
-    out->uri = a + alen;
-    out->uri_len = len - skip - alen;
-    return 0;
+    exchange_done(conn_of(r), 1);
 }
 
-/* Max-Forwards (RFC 9110 7.6.2): -1 when absent or not a number. */
-static long max_forwards(const struct h1_msg *m)
+static size_t h1_pending(struct req *r)
 {
-    int i = h1_header_find(m, "max-forwards", 0);
-    if (i < 0 || m->headers[i].value_len == 0 || m->headers[i].value_len > 9)
-        return -1;
-    long v = 0;
-    for (size_t k = 0; k < m->headers[i].value_len; k++) {
-        char ch = m->headers[i].value[k];
-        if (ch < '0' || ch > '9')
-            return -1;
-        v = v * 10 + (ch - '0');
-    }
-    return v;
+    return evbuffer_get_length(sock_out(conn_of(r)->sock));
 }
 
-/* Requests answered here rather than forwarded. Returns 1 when answered. */
-static int answer_locally(struct conn *c, const struct h1_msg *m)
+static void h1_notify_below(struct req *r, size_t low)
 {
-    int options = util_ieq(m->method, m->method_len, "OPTIONS");
-    int asterisk = m->target_len == 1 && m->target[0] == '*';
-    if (util_ieq(m->method, m->method_len, "CONNECT")) {
-        conn__respond_local(c, 405, "CONNECT is not supported", 1);
-        return 1;
-    }
-    if (util_ieq(m->method, m->method_len, "TRACE")) {
-        /* TRACE would reflect credentials and cookies: refused, as most proxies do. */
-        respond(c, 405, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n",
-                "TRACE is not supported", 0);
-        return 1;
-    }
-    if (options && (asterisk || max_forwards(m) == 0)) {
-        /* OPTIONS * is about this server; Max-Forwards: 0 means "you answer". */
-        respond(c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n", "", 0);
-        return 1;
-    }
-    return 0;
+    sock_set_low_mark(conn_of(r)->sock, low);
 }
+
+static void body_to_upstream(struct conn *c);
+
+static void h1_pause_body(struct req *r, int paused)
+{
+    struct conn *c = conn_of(r);
+    sock_pause_read(c->sock, paused);
+    if (!paused && evbuffer_get_length(sock_in(c->sock)) > 0)
+        body_to_upstream(c);
+}
+
+static const struct req_ops h1_ops = {
+    .response_head = h1_response_head,
+    .response_body = h1_response_body,
+    .response_end = h1_response_end,
+    .response_abort = h1_response_abort,
+    .respond = h1_respond,
+    .pending = h1_pending,
+    .notify_below = h1_notify_below,
+    .pause_body = h1_pause_body,
+};
 
 static void send_continue(struct conn *c)
 {
@@ -278,59 +269,60 @@ static void send_continue(struct conn *c)
     }
 }
 
-/* A complete head is in p[0..m->head_len) at the front of the input buffer. */
+/* A complete head is at the front of the input buffer. */
 static void start_request(struct conn *c, const struct h1_msg *m)
 {
-    struct worker *w = c->w;
-    struct evbuffer *in = sock_in(c->sock);
+    struct req *r = &c->req;
     evtimer_del(c->timer);
-    c->cfg = cfg_ref(w->cfg);
     set_state(c, CONN_PROXY);
-    note_request(c, m);
+    req__note(r, m->method, m->method_len, m->target, m->target_len, m);
+    r->proto = m->minor_version ? "HTTP/1.1" : "HTTP/1.0";
     c->minor_version = m->minor_version;
-    c->keep_alive = m->keep_alive && !w->draining;
-    c->head_method = util_ieq(m->method, m->method_len, "HEAD");
+    c->keep_alive = m->keep_alive && !c->w->draining;
     c->expect_continue = m->expect_continue;
     c->req_body_chunked = m->body == H1_BODY_CHUNKED;
     c->req_body_remaining = m->body == H1_BODY_LENGTH ? m->content_length : 0;
-    c->req_body_done = m->body == H1_BODY_NONE;
+    c->req_body_seen = 0;
     if (c->req_body_chunked)
         h1_chunked_init(&c->req_chunk);
-
-    struct up_target tg;
-    if (answer_locally(c, m)) {
-        evbuffer_drain(in, m->head_len);
+    req__dispatch(r, m);
+    evbuffer_drain(sock_in(c->sock), m->head_len);
+    if (c->state != CONN_PROXY || r->status != 0)
         return;
-    }
-    if (origin_form(m->target, m->target_len, &tg) < 0) {
-        evbuffer_drain(in, m->head_len);
-        conn__respond_local(c, 400, "invalid request-target", 1);
-        return;
-    }
-    if (m->body == H1_BODY_LENGTH && m->content_length > c->cfg->limits.body_size) {
-        evbuffer_drain(in, m->head_len);
-        conn__respond_local(c, 413, "request body over limits.body_size", 1);
-        return;
-    }
-    const char *qs = memchr(tg.uri, '?', tg.uri_len);
-    size_t path_len = qs ? (size_t)(qs - tg.uri) : tg.uri_len;
-    struct route_match rm;
-    if (route_find(c->cfg, tg.uri, path_len, &rm) < 0 || rm.route->origin == NULL) {
-        evbuffer_drain(in, m->head_len);
-        conn__respond_local(c, 404, "no route for this path", 0);
-        return;
-    }
-    up__prepare(c, m, &tg);
-    evbuffer_drain(in, m->head_len);
-    up__start(c, rm.route->origin);
-    if (c->state != CONN_PROXY)
-        return;
-    if (!c->req_body_done) {
+    if (!r->body_done) {
         if (c->expect_continue)
             send_continue(c);
-        set_read_timeout(c, c->cfg->timeouts.body_ms);
-        conn__body_to_upstream(c);
+        set_read_timeout(c, r->cfg->timeouts.body_ms);
+        body_to_upstream(c);
     }
+}
+
+static int is_h2_preface(struct evbuffer *in)
+{
+    size_t len = evbuffer_get_length(in);
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    const unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
+    if (memcmp(p, H2_PREFACE, n) != 0)
+        return 0;
+    return len >= H2_PREFACE_LEN ? 1 : -1; /* -1: a prefix of it, wait */
+}
+
+static void on_h2_closed(void *arg)
+{
+    conn__close(arg);
+}
+
+static void switch_to_h2(struct conn *c)
+{
+    evtimer_del(c->timer);
+    set_state(c, CONN_PROXY);
+    sock_set_input_limit(c->sock, 0); /* nghttp2 consumes all it reads */
+    c->h2 = h2s_new(c->w, c->sock, c->peer, on_h2_closed, c);
+    if (c->h2 == NULL) {
+        conn__close(c);
+        return;
+    }
+    h2s_on_read(c->h2); /* the preface and what followed it */
 }
 
 static void try_parse(struct conn *c)
@@ -341,23 +333,23 @@ static void try_parse(struct conn *c)
     if (len == 0)
         return;
     if (c->state == CONN_IDLE) {
+        if (c->req.id == 0 && !sock_is_tls(c->sock)) {
+            /* h2c with prior knowledge (RFC 9113 3.3) on the first request only. */
+            int pre = is_h2_preface(in);
+            if (pre == 1) {
+                switch_to_h2(c);
+                return;
+            }
+            if (pre == -1)
+                return;
+        }
         set_state(c, CONN_READ_HEAD);
         evtimer_del(c->timer);
         arm_timer(c, w->cfg->timeouts.header_ms);
-        c->req_start_ms = util_now_ms();
-        c->req_id = ++w->next_req_id;
-        c->status = 0;
-        c->bytes_out = 0;
+        req__begin(&c->req);
         c->close_after = 0;
         c->keep_alive = 0;
-        c->head_method = 0;
-        c->req_body_done = 1;
-        c->method[0] = '\0';
-        c->target_len = 0;
-        c->ua[0] = c->referer[0] = '\0';
-        struct evbuffer *keep = c->fwd.req_head;
-        memset(&c->fwd, 0, sizeof(c->fwd));
-        c->fwd.req_head = keep;
+        c->minor_version = 1;
     }
     struct h1_limits lim = {
         .max_head = w->cfg->limits.header_size,
@@ -369,13 +361,11 @@ static void try_parse(struct conn *c)
     int rc = h1_parse_request(p, n, &lim, &w->msg);
     if (rc == H1_NEED_MORE)
         return;
-    c->in_request = 1;
     if (rc < 0) {
-        log_debug("conn", "w%u r%llu: %s: %s", w->id, (unsigned long long)c->req_id, c->peer,
+        log_debug("conn", "w%u r%llu: %s: %s", w->id, (unsigned long long)c->req.id, c->peer,
                   h1_strerror(rc));
-        c->cfg = cfg_ref(w->cfg);
         evbuffer_drain(in, len);
-        conn__respond_local(c, h1_err_status(rc), h1_strerror(rc), 1);
+        h1_respond(&c->req, h1_err_status(rc), "", h1_strerror(rc), 1);
         return;
     }
     start_request(c, &w->msg);
@@ -395,7 +385,7 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *s
             return rc;
         if (dlen > 0) {
             c->req_body_seen += dlen;
-            if (c->req_body_seen > c->cfg->limits.body_size)
+            if (c->req_body_seen > c->req.cfg->limits.body_size)
                 return -1000;
             char hdr[BODY_CHUNK_HEAD_MAX];
             int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dlen);
@@ -406,7 +396,7 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *s
         evbuffer_drain(in, used);
         if (rc == H1_OK) {
             evbuffer_add(sink, "0\r\n\r\n", 5);
-            c->req_body_done = 1;
+            c->req.body_done = 1;
             return 0;
         }
         if (used == 0)
@@ -415,23 +405,24 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *s
     return 0;
 }
 
-void conn__body_to_upstream(struct conn *c)
+static void body_to_upstream(struct conn *c)
 {
+    struct req *r = &c->req;
     struct evbuffer *in = sock_in(c->sock);
-    struct evbuffer *sink = up__body_sink(c);
-    if (sink == NULL)
+    struct evbuffer *sink = up__body_sink(r);
+    if (sink == NULL || r->body_done)
         return;
     if (c->req_body_chunked) {
         int rc = relay_chunked(c, in, sink);
         if (rc < 0) {
             int over = rc == -1000;
-            c->req_body_done = 1; /* nothing more will be read: we close */
-            if (c->fwd.resp_started) {
-                conn__exchange_done(c, 1);
+            r->body_done = 1; /* nothing more will be read: we close */
+            if (r->fwd.resp_started) {
+                exchange_done(c, 1);
                 return;
             }
-            conn__respond_local(c, over ? 413 : 400,
-                                over ? "request body over limits.body_size" : h1_strerror(rc), 1);
+            h1_respond(r, over ? 413 : 400, "",
+                       over ? "request body over limits.body_size" : h1_strerror(rc), 1);
             return;
         }
     } else {
@@ -444,11 +435,11 @@ void conn__body_to_upstream(struct conn *c)
             c->req_body_seen += n;
         }
         if (c->req_body_remaining == 0)
-            c->req_body_done = 1;
+            r->body_done = 1;
     }
-    if (c->req_body_done)
+    if (r->body_done)
         set_read_timeout(c, 0);
-    up__body_added(c);
+    up__body_added(r);
 }
 
 static void on_read(struct sock *so, void *arg)
@@ -458,24 +449,28 @@ static void on_read(struct sock *so, void *arg)
         abort();
     switch (c->state) {
     case CONN_IDLE:
-    case CONN_READ_HEAD:
-        try_parse(c);
-        break;
+    case CONN_READ_HEAD: try_parse(c); break;
     case CONN_PROXY:
-        if (!c->req_body_done)
-            conn__body_to_upstream(c);
+        if (c->h2 != NULL)
+            h2s_on_read(c->h2);
+        else if (!c->req.body_done)
+            body_to_upstream(c);
         break;
-    default:
-        break; /* pipelined bytes wait for the current response */
+    default: break; /* pipelined bytes wait for the current response */
     }
 }
 
 static void on_drained(struct sock *so, void *arg)
 {
     struct conn *c = arg;
+    if (c->h2 != NULL) {
+        h2s_on_drained(c->h2);
+        return;
+    }
     switch (c->state) {
     case CONN_PROXY:
-        up__on_client_writable(c);
+        sock_set_low_mark(so, 0);
+        up__on_client_writable(&c->req);
         break;
     case CONN_SEND_LOCAL:
         if (evbuffer_get_length(sock_out(so)) == 0)
@@ -485,29 +480,41 @@ static void on_drained(struct sock *so, void *arg)
         if (evbuffer_get_length(sock_out(so)) == 0)
             conn__close(c);
         break;
-    default:
-        break;
+    default: break;
     }
+}
+
+static void on_connected(struct sock *so, void *arg)
+{
+    /* The TLS handshake is done: ALPN decides the protocol (RFC 7301). */
+    struct conn *c = arg;
+    const char *alpn = sock_alpn(so);
+    if (alpn != NULL && strcmp(alpn, "h2") == 0)
+        switch_to_h2(c);
 }
 
 static void on_event(struct sock *so, void *arg, enum sock_event ev)
 {
     struct conn *c = arg;
+    if (c->h2 != NULL) {
+        h2s_on_event(c->h2, ev);
+        return;
+    }
     if (ev == SOCK_EOF) {
         /* The client half-closed. A request already read is still answered. */
-        if ((c->state == CONN_PROXY && c->req_body_done) || c->state == CONN_SEND_LOCAL ||
+        if ((c->state == CONN_PROXY && c->req.body_done) || c->state == CONN_SEND_LOCAL ||
             c->state == CONN_FLUSH) {
             c->close_after = 1;
             return;
         }
     }
-    if (ev == SOCK_READ_TIMEOUT && c->state == CONN_PROXY && !c->fwd.resp_started) {
-        conn__respond_local(c, 408, "request body not received within timeouts.body", 1);
+    if (ev == SOCK_READ_TIMEOUT && c->state == CONN_PROXY && !c->req.fwd.resp_started) {
+        h1_respond(&c->req, 408, "", "request body not received within timeouts.body", 1);
         return;
     }
-    if (c->in_request && c->status == 0)
-        c->status = 499; /* client went away before the response */
-    end_request(c);
+    if (c->req.in_request && c->req.status == 0)
+        c->req.status = 499; /* client went away before the response */
+    req__end(&c->req);
     conn__close(c);
 }
 
@@ -516,10 +523,12 @@ static void on_next(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     if (c->state == CONN_IDLE)
         try_parse(c);
+    else if (c->state == CONN_SEND_LOCAL && evbuffer_get_length(sock_out(c->sock)) == 0)
+        finish_response(c);
 }
 
-/* Pipelined requests are taken one loop turn apart, so a long pipeline of
- * locally answered requests cannot recurse. */
+/* Work for the next loop turn: the next pipelined request, or the end of a local
+ * response, so that neither recurses. */
 static void schedule_next(struct conn *c)
 {
     if (c->next_ev == NULL)
@@ -531,10 +540,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     if (c->state == CONN_READ_HEAD) {
-        c->in_request = 1;
-        c->cfg = cfg_ref(c->w->cfg);
         evbuffer_drain(sock_in(c->sock), (size_t)-1);
-        conn__respond_local(c, 408, "request head not received within timeouts.header", 1);
+        h1_respond(&c->req, 408, "", "request head not received within timeouts.header", 1);
         return;
     }
     conn__close(c);
@@ -543,25 +550,31 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static const struct sock_cbs conn_cbs = {
     .on_read = on_read,
     .on_drained = on_drained,
+    .on_connected = on_connected,
     .on_event = on_event,
 };
 
-void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen)
+void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                  struct tls_ctx *tls)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     c->magic = CONN_MAGIC;
     c->w = w;
     c->state = CONN_IDLE;
-    c->req_body_done = 1;
+    req__init(&c->req, w, &h1_ops, c->peer);
     const void *ip = sa->sa_family == AF_INET6
                          ? (const void *)&((struct sockaddr_in6 *)sa)->sin6_addr
                          : (const void *)&((struct sockaddr_in *)sa)->sin_addr;
     evutil_inet_ntop(sa->sa_family, ip, c->peer, sizeof(c->peer));
     c->sock = sock_new(w->base, fd, &conn_cbs, c);
     c->timer = evtimer_new(w->base, on_timer, c);
-    if (c->sock == NULL || c->timer == NULL) {
+    if (c->sock == NULL || c->timer == NULL || (tls != NULL && sock_tls_accept(c->sock, tls) < 0)) {
         log_err("conn", "out of memory for a connection");
-        evutil_closesocket(fd);
+        if (c->sock == NULL)
+            evutil_closesocket(fd);
+        sock_free(c->sock);
+        if (c->timer != NULL)
+            event_free(c->timer);
         free(c);
         return;
     }
@@ -579,10 +592,12 @@ void conn__close(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
-    if (c->fwd.up != NULL)
-        up__abort(c);
-    if (c->in_request)
-        end_request(c);
+    if (c->h2 != NULL)
+        h2s_close(c->h2);
+    if (c->req.fwd.up != NULL)
+        up__abort(&c->req);
+    if (c->req.in_request)
+        req__end(&c->req);
     set_state(c, CONN_CLOSED);
     evtimer_del(c->timer);
     sock_close(c->sock);
@@ -600,11 +615,10 @@ void conn__free(struct conn *c)
     event_free(c->timer);
     if (c->next_ev != NULL)
         event_free(c->next_ev);
+    if (c->h2 != NULL)
+        h2s_free(c->h2);
     sock_free(c->sock);
-    cfg_unref(c->cfg);
-    if (c->fwd.req_head != NULL)
-        evbuffer_free(c->fwd.req_head);
-    free(c->target);
+    req__fini(&c->req);
     c->magic = 0;
     free(c);
 }
@@ -614,7 +628,9 @@ void conn__drain_idle(struct worker *w)
     struct conn *c, *next;
     for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
         next = TAILQ_NEXT(c, link);
-        if (c->state == CONN_IDLE)
+        if (c->h2 != NULL)
+            h2s_drain(c->h2);
+        else if (c->state == CONN_IDLE)
             conn__close(c);
     }
 }

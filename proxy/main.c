@@ -13,6 +13,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <luajit.h>
+#include <nghttp2/nghttp2.h>
 #include <lua.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 static struct cfg *current;
@@ -49,6 +51,8 @@ static void version(void)
     printf("libevent %s\n", event_get_version());
     printf("%s\n", LUAJIT_VERSION);
     printf("xxhash %u.%u.%u\n", XXH_VERSION_MAJOR, XXH_VERSION_MINOR, XXH_VERSION_RELEASE);
+    printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
+    printf("%s\n", tls_version());
 }
 
 static void on_all_done(evutil_socket_t fd, short what, void *arg)
@@ -84,10 +88,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             log_err("main", "SIGHUP: %s is invalid; keeping the running configuration", cfg_path);
             return;
         }
+        struct tls_ctx **tls = srv_tls_load(next, stderr);
+        if (tls == NULL) {
+            log_err("main",
+                    "SIGHUP: %s: a certificate failed to load; keeping the running "
+                    "configuration",
+                    cfg_path);
+            cfg_unref(next);
+            return;
+        }
         if (next->workers != current->workers || next->nlisten != current->nlisten)
             log_warn("main", "SIGHUP: workers and listen changes take effect on restart");
         log_set_level((int)next->log.level);
-        srv_reload(next);
+        srv_reload(next, tls); /* certificates are reloaded too */
+        srv_tls_free(tls, next->nlisten);
         cfg_unref(current);
         current = next;
         log_info("main", "SIGHUP: configuration reloaded from %s", cfg_path);
@@ -121,16 +135,18 @@ int main(int argc, char **argv)
         return 2;
     }
     current = cfg_load(cfg_path, stderr);
+    struct tls_ctx **tls = current ? srv_tls_load(current, stderr) : NULL;
     if (test_only) {
-        if (current == NULL) {
+        if (current == NULL || tls == NULL) {
             fprintf(stderr, "tessera: %s: configuration is invalid\n", cfg_path);
             return 1;
         }
         fprintf(stderr, "tessera: %s: configuration is valid\n", cfg_path);
+        srv_tls_free(tls, current->nlisten);
         cfg_unref(current);
         return 0;
     }
-    if (current == NULL)
+    if (current == NULL || tls == NULL)
         return 1;
     log_set_level((int)current->log.level);
     if (current->log.error != NULL && log_open(current->log.error) < 0) {
@@ -153,8 +169,9 @@ int main(int argc, char **argv)
         struct event *ev = evsignal_new(main_base, sigs[i], on_signal, NULL);
         event_add(ev, NULL);
     }
-    if (srv_start(current, main_base, on_all_done, NULL) < 0)
+    if (srv_start(current, tls, main_base, on_all_done, NULL) < 0)
         return 1;
+    srv_tls_free(tls, current->nlisten); /* the workers hold their own references */
     log_info("main", "tessera %s started: %u workers, config %s", TESSERA_VERSION, current->workers,
              cfg_path);
     event_base_dispatch(main_base);

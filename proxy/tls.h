@@ -41,7 +41,7 @@ struct tls_ctx_conf {
 
 enum tls_err {
     TLS_OK = 0,
-    TLS_NEED_MORE = 1,   /* not an error: more ciphertext is needed */
+    TLS_NEED_MORE = 1,    /* not an error: more ciphertext is needed */
     TLS_E_HANDSHAKE = -1, /* handshake failed (alert queued in cipher_out) */
     TLS_E_PROTOCOL = -2,  /* bad record, MAC failure, ... */
     TLS_E_CLOSED = -3,    /* the peer sent close_notify */
@@ -74,10 +74,10 @@ int tls_conn_encrypt(struct tls_conn *t, struct evbuffer *plain_in, struct evbuf
 /* Appends a close_notify alert to cipher_out. */
 void tls_conn_close_notify(struct tls_conn *t, struct evbuffer *cipher_out);
 
-int tls_conn_ready(const struct tls_conn *t);            /* handshake finished */
-const char *tls_conn_alpn(const struct tls_conn *t);     /* "h2", "http/1.1" or NULL */
-const char *tls_conn_sni(const struct tls_conn *t);      /* server name sent, or NULL */
-int tls_conn_resumed(const struct tls_conn *t);          /* session was resumed */
+int tls_conn_ready(const struct tls_conn *t);        /* handshake finished */
+const char *tls_conn_alpn(const struct tls_conn *t); /* "h2", "http/1.1" or NULL */
+const char *tls_conn_sni(const struct tls_conn *t);  /* server name sent, or NULL */
+int tls_conn_resumed(const struct tls_conn *t);      /* session was resumed */
 const char *tls_strerror(int err);
 
 /* "mbed TLS 2.28.3" */

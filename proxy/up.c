@@ -164,9 +164,9 @@ static int skip_request_field(const struct h1_msg *m, const struct h1_header *h)
     return h1_header_is_hop(m, h->name, h->name_len);
 }
 
-void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target *t)
+void up__prepare(struct req *r, const struct h1_msg *m, const struct up_target *t)
 {
-    struct fwd *f = &c->fwd;
+    struct fwd *f = &r->fwd;
     if (f->req_head == NULL)
         f->req_head = evbuffer_new();
     struct evbuffer *b = f->req_head;
@@ -195,20 +195,25 @@ void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target 
     if (t->authority != NULL)
         evbuffer_add_printf(b, "Host: %.*s\r\n", (int)t->authority_len, t->authority);
     else if (m->host == NULL)
-        evbuffer_add_printf(b, "Host: %s\r\n", c->cfg->listen[0].addr.text);
+        evbuffer_add_printf(b, "Host: %s\r\n", r->cfg->listen[0].addr.text);
     if (forwards != NULL) {
         /* RFC 9110 7.6.2: an OPTIONS we forward carries Max-Forwards minus one
          * (zero was answered by conn.c). */
         unsigned long v = strtoul(forwards->value, NULL, 10);
         evbuffer_add_printf(b, "Max-Forwards: %lu\r\n", v > 0 ? v - 1 : 0);
     }
-    add_list_field(b, m, "X-Forwarded-For", c->peer);
+    add_list_field(b, m, "X-Forwarded-For", r->peer);
     evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
-    add_list_field(b, m, "Via", m->minor_version ? "1.1 tessera" : "1.0 tessera");
+    /* RFC 9110 7.6.3: the protocol version we received the request with. */
+    const char *via = r->proto && strcmp(r->proto, "HTTP/2.0") == 0 ? "2 tessera"
+                      : m->minor_version                            ? "1.1 tessera"
+                                                                    : "1.0 tessera";
+    add_list_field(b, m, "Via", via);
     if (m->body == H1_BODY_LENGTH)
         evbuffer_add_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
     else if (m->body == H1_BODY_CHUNKED)
         evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28);
+    f->req_chunked = m->body == H1_BODY_CHUNKED;
     evbuffer_add(b, "\r\n", 2);
     f->idempotent = is_idempotent(m->method, m->method_len) && m->body == H1_BODY_NONE;
 }
@@ -224,7 +229,7 @@ static const struct sock_cbs up_cbs = {
     .on_connected = on_up_connected,
     .on_event = on_up_event,
 };
-static void connect_and_send(struct conn *c);
+static void connect_and_send(struct req *r);
 
 static struct up_conn *pool_take(struct up_server *s)
 {
@@ -271,28 +276,28 @@ static struct up_conn *up_new(struct worker *w, struct up_server *s, const struc
 
 /* The response timeout runs only once the whole request is with the origin: an
  * origin may rightly say nothing while a large upload is still arriving. */
-static void arm_timeouts(struct conn *c, struct up_conn *u)
+static void arm_timeouts(struct req *r, struct up_conn *u)
 {
-    const struct cfg_origin *o = c->fwd.origin;
-    sock_set_timeouts(u->sock, c->req_body_done ? o->timeout_ms : 0,
+    const struct cfg_origin *o = r->fwd.origin;
+    sock_set_timeouts(u->sock, r->body_done ? o->timeout_ms : 0,
                       u->state == UP_CONNECTING ? o->connect_timeout_ms : o->timeout_ms);
 }
 
-static void fail_request(struct conn *c, int timeout)
+static void fail_request(struct req *r, int timeout)
 {
     char msg[256];
-    const char *name = c->fwd.origin->name;
+    const char *name = r->fwd.origin->name;
     if (timeout)
         snprintf(msg, sizeof(msg), "origin %s timed out", name);
     else
         snprintf(msg, sizeof(msg), "origin %s unreachable", name);
-    conn__respond_local(c, timeout ? 504 : 502, msg, 0);
+    r->ops->respond(r, timeout ? 504 : 502, "", msg, 0);
 }
 
-static void connect_and_send(struct conn *c)
+static void connect_and_send(struct req *r)
 {
-    struct worker *w = c->w;
-    struct fwd *f = &c->fwd;
+    struct worker *w = r->w;
+    struct fwd *f = &r->fwd;
     struct up_server *s;
     struct up_conn *u = NULL;
     while ((s = pick(w, f)) != NULL) {
@@ -313,161 +318,126 @@ static void connect_and_send(struct conn *c)
             break;
     }
     if (u == NULL) {
-        fail_request(c, 0);
+        fail_request(r, 0);
         return;
     }
     f->attempts++;
     f->up = u;
-    u->owner = c;
+    u->owner = r;
     u->got_bytes = 0;
     f->up_start_ms = util_now_ms();
-    arm_timeouts(c, u);
+    arm_timeouts(r, u);
     struct evbuffer *out = sock_out(u->sock);
     evbuffer_add(out, evbuffer_pullup(f->req_head, -1), evbuffer_get_length(f->req_head));
     sock_pause_read(u->sock, 0);
     sock_write(u->sock);
 }
 
-void up__start(struct conn *c, const struct cfg_origin *o)
+void up__start(struct req *r, const struct cfg_origin *o)
 {
-    struct fwd *f = &c->fwd;
+    struct fwd *f = &r->fwd;
     f->origin = o;
-    connect_and_send(c);
+    connect_and_send(r);
 }
 
-void up__abort(struct conn *c)
+void up__abort(struct req *r)
 {
-    struct up_conn *u = c->fwd.up;
+    struct up_conn *u = r->fwd.up;
     if (u == NULL)
         return;
-    c->fwd.up = NULL;
+    r->fwd.up = NULL;
     up_close(u);
 }
 
-struct evbuffer *up__body_sink(struct conn *c)
+struct evbuffer *up__body_sink(struct req *r)
 {
-    return c->fwd.up ? sock_out(c->fwd.up->sock) : NULL;
+    return r->fwd.up ? sock_out(r->fwd.up->sock) : NULL;
 }
 
-void up__body_added(struct conn *c)
+void up__body_added(struct req *r)
 {
-    struct up_conn *u = c->fwd.up;
+    struct up_conn *u = r->fwd.up;
     if (u == NULL)
         return;
-    if (c->req_body_done)
-        arm_timeouts(c, u);
+    if (r->body_done)
+        arm_timeouts(r, u);
     sock_write(u->sock);
     if (evbuffer_get_length(sock_out(u->sock)) > OUT_HIGH) {
-        sock_pause_read(c->sock, 1);
+        r->ops->pause_body(r, 1);
         sock_set_low_mark(u->sock, OUT_HIGH / 2);
     }
+}
+
+void up__body_data(struct req *r, const void *data, size_t n)
+{
+    struct evbuffer *sink = up__body_sink(r);
+    if (sink == NULL || n == 0)
+        return;
+    if (r->fwd.req_chunked)
+        evbuffer_add_printf(sink, "%zx\r\n", n);
+    evbuffer_add(sink, data, n);
+    if (r->fwd.req_chunked)
+        evbuffer_add(sink, "\r\n", 2);
+}
+
+void up__body_end(struct req *r)
+{
+    struct evbuffer *sink = up__body_sink(r);
+    r->body_done = 1;
+    if (sink != NULL && r->fwd.req_chunked)
+        evbuffer_add(sink, "0\r\n\r\n", 5);
+    up__body_added(r);
 }
 
 static void on_up_drained(struct sock *so, void *arg)
 {
     struct up_conn *u = arg;
-    struct conn *c = u->owner;
-    if (c == NULL || c->req_body_done)
+    struct req *r = u->owner;
+    if (r == NULL || r->body_done)
         return;
-    /* The origin took the body we had queued: read more from the client. */
+    /* The origin took the body we had queued: take more from the client. */
     sock_set_low_mark(so, 0);
-    sock_pause_read(c->sock, 0);
-    if (evbuffer_get_length(sock_in(c->sock)) > 0)
-        conn__body_to_upstream(c);
+    r->ops->pause_body(r, 0);
 }
 
-void up__on_client_writable(struct conn *c)
+void up__on_client_writable(struct req *r)
 {
-    struct up_conn *u = c->fwd.up;
-    sock_set_low_mark(c->sock, 0);
+    struct up_conn *u = r->fwd.up;
     if (u != NULL && u->state == UP_BODY)
         sock_pause_read(u->sock, 0);
 }
 
-static int skip_response_field(const struct h1_msg *m, const struct h1_header *h, int framing)
+int up__pass_field(const struct h1_msg *m, const struct h1_header *h, int framing)
 {
     if (framing && (util_ieq(h->name, h->name_len, "content-length")))
-        return 1;
+        return 0;
     if (util_ieq(h->name, h->name_len, "via"))
-        return 1;
-    return h1_header_is_hop(m, h->name, h->name_len);
+        return 0; /* the client side extends it */
+    return !h1_header_is_hop(m, h->name, h->name_len);
 }
 
-/* Writes the client's response head for the origin's head in m. */
-static void write_response_head(struct conn *c, const struct h1_msg *m)
+static void finish(struct req *r, struct up_conn *u)
 {
-    struct fwd *f = &c->fwd;
-    struct evbuffer *out = sock_out(c->sock);
-    int framing = m->body != H1_BODY_NONE;
-    size_t before = evbuffer_get_length(out);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
-    int has_date = 0, has_cl = 0;
-    for (size_t i = 0; i < m->num_headers; i++) {
-        const struct h1_header *h = &m->headers[i];
-        if (skip_response_field(m, h, framing))
-            continue;
-        if (util_ieq(h->name, h->name_len, "date"))
-            has_date = 1;
-        else if (util_ieq(h->name, h->name_len, "content-length"))
-            has_cl = 1;
-        evbuffer_add(out, h->name, h->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h->value, h->value_len);
-        evbuffer_add(out, "\r\n", 2);
-    }
-    if (!has_date)
-        evbuffer_add_printf(out, "Date: %s\r\n", worker__date(c->w));
-    add_list_field(out, m, "Via", "1.1 tessera");
-    f->chunked_out = 0;
-    switch (m->body) {
-    case H1_BODY_LENGTH:
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
-        break;
-    case H1_BODY_CHUNKED:
-    case H1_BODY_UNTIL_CLOSE:
-        if (c->minor_version >= 1) {
-            evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-            f->chunked_out = 1;
-        } else {
-            c->close_after = 1; /* an HTTP/1.0 client reads until we close */
-        }
-        break;
-    case H1_BODY_NONE:
-        if (!has_cl && !c->head_method && m->status != 204 && m->status != 304)
-            evbuffer_add(out, "Content-Length: 0\r\n", 19);
-        break;
-    }
-    if (c->close_after || !c->keep_alive || c->w->draining)
-        evbuffer_add(out, "Connection: close\r\n", 19);
-    evbuffer_add(out, "\r\n", 2);
-    c->bytes_out += evbuffer_get_length(out) - before;
-}
-
-static void finish(struct conn *c, struct up_conn *u)
-{
-    struct fwd *f = &c->fwd;
-    if (f->chunked_out) {
-        evbuffer_add(sock_out(c->sock), "0\r\n\r\n", 5);
-        c->bytes_out += 5;
-    }
-    sock_write(c->sock);
+    struct fwd *f = &r->fwd;
     f->resp_done = 1;
     f->up = NULL;
-    int reusable = f->up_keep_alive && c->req_body_done && f->resp_body != H1_BODY_UNTIL_CLOSE &&
+    int reusable = f->up_keep_alive && r->body_done && f->resp_body != H1_BODY_UNTIL_CLOSE &&
                    evbuffer_get_length(sock_in(u->sock)) == 0 &&
                    evbuffer_get_length(sock_out(u->sock)) == 0;
     if (reusable)
         pool_put(u, f->origin);
     else
         up_close(u);
-    conn__exchange_done(c, 0);
+    r->ops->response_end(r);
 }
 
-/* Chunked body from the origin: validated by the decoder, re-chunked (or sent
- * raw to an HTTP/1.0 client). Returns 1 when the body ended, 0 for more, <0. */
-static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *out)
+/* Chunked body from the origin: validated by the decoder; the data goes on
+ * through a scratch buffer (the client side frames it its own way). Returns 1
+ * when the body ended, 0 for more, <0 on a framing error. */
+static int relay_chunked(struct req *r, struct evbuffer *in)
 {
-    struct fwd *f = &c->fwd;
+    struct fwd *f = &r->fwd;
+    struct evbuffer *scratch = r->w->scratch;
     while (evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -477,12 +447,8 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *o
         if (rc < 0)
             return rc;
         if (dlen > 0) {
-            if (f->chunked_out)
-                evbuffer_add_printf(out, "%zx\r\n", dlen);
-            evbuffer_add(out, (const char *)v.iov_base + off, dlen);
-            if (f->chunked_out)
-                evbuffer_add(out, "\r\n", 2);
-            c->bytes_out += dlen;
+            evbuffer_add(scratch, (const char *)v.iov_base + off, dlen);
+            r->ops->response_body(r, scratch, dlen);
         }
         evbuffer_drain(in, used);
         if (rc == H1_OK)
@@ -493,38 +459,29 @@ static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *o
     return 0;
 }
 
-static void relay_body(struct conn *c, struct up_conn *u)
+static void relay_body(struct req *r, struct up_conn *u)
 {
-    struct fwd *f = &c->fwd;
+    struct fwd *f = &r->fwd;
     struct evbuffer *in = sock_in(u->sock);
-    struct evbuffer *out = sock_out(c->sock);
     size_t n = evbuffer_get_length(in);
     int done = 0;
     switch (f->resp_body) {
     case H1_BODY_LENGTH:
         if (n > f->resp_remaining)
             n = (size_t)f->resp_remaining;
-        evbuffer_remove_buffer(in, out, n);
+        r->ops->response_body(r, in, n);
         f->resp_remaining -= n;
-        c->bytes_out += n;
         done = f->resp_remaining == 0;
         break;
-    case H1_BODY_UNTIL_CLOSE:
-        if (n > 0 && f->chunked_out)
-            evbuffer_add_printf(out, "%zx\r\n", n);
-        evbuffer_remove_buffer(in, out, n);
-        if (n > 0 && f->chunked_out)
-            evbuffer_add(out, "\r\n", 2);
-        c->bytes_out += n;
-        break;
+    case H1_BODY_UNTIL_CLOSE: r->ops->response_body(r, in, n); break;
     case H1_BODY_CHUNKED: {
-        int rc = relay_chunked(c, in, out);
+        int rc = relay_chunked(r, in);
         if (rc < 0) {
             log_warn("up", "origin %s server %s: bad chunked body: %s", f->origin->name,
                      u->server->key, h1_strerror(rc));
             f->up = NULL;
             up_close(u);
-            conn__exchange_done(c, 1);
+            r->ops->response_abort(r);
             return;
         }
         done = rc == 1;
@@ -533,23 +490,22 @@ static void relay_body(struct conn *c, struct up_conn *u)
     case H1_BODY_NONE: done = 1; break;
     }
     if (done) {
-        finish(c, u);
+        finish(r, u);
         return;
     }
-    sock_write(c->sock);
-    if (evbuffer_get_length(out) > OUT_HIGH) {
+    if (r->ops->pending(r) > OUT_HIGH) {
         /* The client reads slower than the origin sends: stop reading the origin
          * until the client has taken half of what is queued. */
         sock_pause_read(u->sock, 1);
-        sock_set_low_mark(c->sock, OUT_HIGH / 2);
+        r->ops->notify_below(r, OUT_HIGH / 2);
     }
 }
 
 /* Parses the response head. Returns 1 when the body phase began, 0 for more. */
-static int read_head(struct conn *c, struct up_conn *u)
+static int read_head(struct req *r, struct up_conn *u)
 {
-    struct worker *w = c->w;
-    struct fwd *f = &c->fwd;
+    struct worker *w = r->w;
+    struct fwd *f = &r->fwd;
     struct evbuffer *in = sock_in(u->sock);
     for (;;) {
         size_t len = evbuffer_get_length(in);
@@ -558,7 +514,7 @@ static int read_head(struct conn *c, struct up_conn *u)
         size_t n = len < w->up_limits.max_head + 1 ? len : w->up_limits.max_head + 1;
         const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
         struct h1_msg *m = &w->msg;
-        int rc = h1_parse_response(p, n, &w->up_limits, c->head_method, m);
+        int rc = h1_parse_response(p, n, &w->up_limits, r->head_method, m);
         if (rc == H1_NEED_MORE)
             return 0;
         if (rc < 0 || m->status == 101) {
@@ -567,7 +523,7 @@ static int read_head(struct conn *c, struct up_conn *u)
             server_failed(u->server, f->origin);
             char msg[200];
             snprintf(msg, sizeof(msg), "origin %s sent an invalid response", f->origin->name);
-            conn__respond_local(c, 502, msg, 0);
+            r->ops->respond(r, 502, "", msg, 0);
             return -1;
         }
         if (m->status < 200) {
@@ -576,12 +532,12 @@ static int read_head(struct conn *c, struct up_conn *u)
         }
         u->server->fails = 0;
         f->up_ms = util_now_ms() - f->up_start_ms;
-        c->status = m->status;
+        r->status = m->status;
         f->resp_body = m->body;
         f->resp_remaining = m->content_length;
         f->up_keep_alive = m->keep_alive;
         h1_chunked_init(&f->resp_chunk);
-        write_response_head(c, m);
+        r->ops->response_head(r, m);
         evbuffer_drain(in, m->head_len);
         f->resp_started = 1;
         set_state(u, UP_BODY);
@@ -594,23 +550,23 @@ static void on_up_read(struct sock *so, void *arg)
     struct up_conn *u = arg;
     if (u->magic != UP_CONN_MAGIC)
         abort();
-    struct conn *c = u->owner;
-    if (c == NULL) {
+    struct req *r = u->owner;
+    if (r == NULL) {
         up_close(u); /* an idle connection must not receive anything */
         return;
     }
     u->got_bytes = 1;
     if (u->state == UP_WAIT_HEAD || u->state == UP_CONNECTING) {
-        if (read_head(c, u) <= 0)
+        if (read_head(r, u) <= 0)
             return;
     }
     if (u->state == UP_BODY)
-        relay_body(c, u);
+        relay_body(r, u);
 }
 
-static int can_retry(const struct conn *c, const struct up_conn *u)
+static int can_retry(const struct req *r, const struct up_conn *u)
 {
-    const struct fwd *f = &c->fwd;
+    const struct fwd *f = &r->fwd;
     if (!f->idempotent || u->got_bytes || f->resp_started)
         return 0;
     if (u->reused)
@@ -622,37 +578,37 @@ static int can_retry(const struct conn *c, const struct up_conn *u)
 static void on_up_connected(struct sock *so, void *arg)
 {
     struct up_conn *u = arg;
-    struct conn *c = u->owner;
-    if (c == NULL) {
+    struct req *r = u->owner;
+    if (r == NULL) {
         up_close(u);
         return;
     }
     set_state(u, UP_WAIT_HEAD);
-    arm_timeouts(c, u);
+    arm_timeouts(r, u);
 }
 
 static void on_up_event(struct sock *so, void *arg, enum sock_event ev)
 {
     struct up_conn *u = arg;
-    struct conn *c = u->owner;
-    if (c == NULL) {
+    struct req *r = u->owner;
+    if (r == NULL) {
         up_close(u); /* idle connection closed or timed out */
         return;
     }
-    struct fwd *f = &c->fwd;
+    struct fwd *f = &r->fwd;
     int timeout = ev == SOCK_READ_TIMEOUT || ev == SOCK_WRITE_TIMEOUT;
     if (u->state == UP_BODY) {
         if (ev == SOCK_EOF && f->resp_body == H1_BODY_UNTIL_CLOSE) {
-            relay_body(c, u);
+            relay_body(r, u);
             if (u->state == UP_BODY)
-                finish(c, u);
+                finish(r, u);
             return;
         }
         log_warn("up", "origin %s server %s: response cut short (%s)", f->origin->name,
                  u->server->key, timeout ? "timeout" : "closed");
         f->up = NULL;
         up_close(u);
-        conn__exchange_done(c, 1);
+        r->ops->response_abort(r);
         return;
     }
     int stale = u->reused && !timeout && !u->got_bytes;
@@ -662,17 +618,17 @@ static void on_up_event(struct sock *so, void *arg, enum sock_event ev)
                          : (u->state == UP_CONNECTING ? "connect failed" : "connection closed"));
         server_failed(u->server, f->origin);
     }
-    int retry = can_retry(c, u);
+    int retry = can_retry(r, u);
     int timed_out_waiting = timeout && u->state != UP_CONNECTING;
     f->up = NULL;
     if (stale && f->ntried > 0)
         f->ntried--; /* the server itself may well be fine: allow it again */
     up_close(u);
     if (retry) {
-        connect_and_send(c);
+        connect_and_send(r);
         return;
     }
-    fail_request(c, timed_out_waiting);
+    fail_request(r, timed_out_waiting);
 }
 
 void up__worker_fini(struct worker *w)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 #include "worker_int.h"
 
@@ -78,13 +79,14 @@ void worker__reap_later(struct worker *w)
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-    struct worker *w = arg;
+    struct listener_arg *la = arg;
+    struct worker *w = la->w;
     if (w->draining || w->nconns >= w->cfg->limits.connections) {
         /* limits.connections reached: refuse rather than queue without bound. */
         evutil_closesocket(fd);
         return;
     }
-    conn__accept(w, fd, sa, salen);
+    conn__accept(w, fd, sa, salen, w->tls[la->idx]);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -98,10 +100,17 @@ static void on_reload(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     pthread_mutex_lock(&w->lock);
     struct cfg *c = w->pending_cfg;
+    struct tls_ctx **tls = w->pending_tls;
     w->pending_cfg = NULL;
+    w->pending_tls = NULL;
     pthread_mutex_unlock(&w->lock);
     if (c == NULL)
         return;
+    if (tls != NULL) {
+        /* Connections keep the context they shook hands with (tls_conn refs it). */
+        srv_tls_free(w->tls, w->nlisteners);
+        w->tls = tls;
+    }
     cfg_unref(w->cfg);
     w->cfg = c;
 }
@@ -215,12 +224,64 @@ static int open_all(const struct cfg *c, int **fds)
     return 0;
 }
 
-static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nfds)
+struct tls_ctx **srv_tls_load(const struct cfg *c, FILE *err)
+{
+    struct tls_ctx **out = xcalloc(c->nlisten ? c->nlisten : 1, sizeof(*out));
+    static const char *const alpn[] = {"h2", "http/1.1", NULL};
+    int failed = 0;
+    for (size_t i = 0; i < c->nlisten; i++) {
+        const struct cfg_tls *t = c->listen[i].tls;
+        if (t == NULL)
+            continue;
+        struct tls_cert_conf *certs = xcalloc(t->ncertificates + 1, sizeof(*certs));
+        certs[0].cert_file = t->cert;
+        certs[0].key_file = t->key;
+        for (size_t k = 0; k < t->ncertificates; k++) {
+            certs[k + 1].cert_file = t->certificates[k].cert;
+            certs[k + 1].key_file = t->certificates[k].key;
+        }
+        struct tls_ctx_conf conf = {
+            .certs = certs,
+            .ncerts = t->ncertificates + 1,
+            .alpn = alpn,
+            .tickets = t->tickets,
+            .ticket_lifetime_s = (unsigned)(t->ticket_lifetime_ms / 1000),
+        };
+        char *why = NULL;
+        out[i] = tls_ctx_new(&conf, &why);
+        free(certs);
+        if (out[i] == NULL) {
+            fprintf(err, "%s: listen[%zu].tls: %s\n", c->file, i + 1, why ? why : "failed");
+            free(why);
+            failed = 1;
+        }
+    }
+    if (failed) {
+        srv_tls_free(out, c->nlisten);
+        return NULL;
+    }
+    return out;
+}
+
+void srv_tls_free(struct tls_ctx **tls, size_t n)
+{
+    if (tls == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        tls_ctx_unref(tls[i]);
+    free(tls);
+}
+
+static struct worker *worker_new(unsigned id, struct cfg *c, struct tls_ctx **tls, int *fds,
+                                 size_t nfds)
 {
     struct worker *w = xcalloc(1, sizeof(*w));
     w->magic = WORKER_MAGIC;
     w->id = id;
     w->cfg = cfg_ref(c);
+    w->tls = xcalloc(nfds ? nfds : 1, sizeof(*w->tls));
+    for (size_t i = 0; i < nfds; i++)
+        w->tls[i] = tls[i] ? tls_ctx_ref(tls[i]) : NULL;
     w->fds = fds;
     w->nfds = nfds;
     pthread_mutex_init(&w->lock, NULL);
@@ -232,9 +293,6 @@ static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nf
     w->up_limits.max_head = 65536;
     w->up_limits.max_uri = 65536;
     w->up_limits.max_headers = H1_MAX_HEADERS_CAP;
-    struct event_config *ec = event_config_new();
-    event_config_set_flag(ec, EVENT_BASE_FLAG_NO_CACHE_TIME);
-    event_config_free(ec);
     w->base = event_base_new();
     if (w->base == NULL) {
         log_err("worker", "event_base_new failed");
@@ -244,17 +302,23 @@ static struct worker *worker_new(unsigned id, struct cfg *c, int *fds, size_t nf
     w->drain_ev = event_new(w->base, -1, 0, on_drain, w);
     w->reap_ev = event_new(w->base, -1, 0, on_reap, w);
     w->access_buf = evbuffer_new();
+    w->scratch = evbuffer_new();
     w->listeners = xcalloc(nfds, sizeof(*w->listeners));
+    w->largs = xcalloc(nfds ? nfds : 1, sizeof(*w->largs));
     w->nlisteners = nfds;
     for (size_t i = 0; i < nfds; i++) {
-        w->listeners[i] = evconnlistener_new(
-            w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
+        w->largs[i].w = w;
+        w->largs[i].idx = i;
+        w->listeners[i] =
+            evconnlistener_new(w->base, on_accept, &w->largs[i],
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fds[i]);
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
     }
     return w;
 }
 
-int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done, void *arg)
+int srv_start(struct cfg *c, struct tls_ctx **tls, struct event_base *main_base,
+              event_callback_fn on_all_done, void *arg)
 {
     nworkers = c->workers;
     int **fds = xcalloc(nworkers, sizeof(*fds));
@@ -265,7 +329,7 @@ int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_
     all_done_ev = event_new(main_base, -1, 0, on_all_done, arg);
     workers = xcalloc(nworkers, sizeof(*workers));
     for (unsigned k = 0; k < nworkers; k++)
-        workers[k] = worker_new(k + 1, c, fds[k], c->nlisten);
+        workers[k] = worker_new(k + 1, c, tls, fds[k], c->nlisten);
     free(fds);
     for (unsigned k = 0; k < nworkers; k++) {
         if (pthread_create(&workers[k]->thread, NULL, worker_main, workers[k]) != 0) {
@@ -276,14 +340,20 @@ int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_
     return 0;
 }
 
-void srv_reload(struct cfg *c)
+void srv_reload(struct cfg *c, struct tls_ctx **tls)
 {
     for (unsigned k = 0; k < nworkers; k++) {
         struct worker *w = workers[k];
+        /* Listeners stay as started: only entries that line up get new contexts. */
+        struct tls_ctx **mine = xcalloc(w->nlisteners ? w->nlisteners : 1, sizeof(*mine));
+        for (size_t i = 0; i < w->nlisteners && i < c->nlisten; i++)
+            mine[i] = tls[i] ? tls_ctx_ref(tls[i]) : NULL;
         pthread_mutex_lock(&w->lock);
         if (w->pending_cfg != NULL)
             cfg_unref(w->pending_cfg);
+        srv_tls_free(w->pending_tls, w->nlisteners);
         w->pending_cfg = cfg_ref(c);
+        w->pending_tls = mine;
         pthread_mutex_unlock(&w->lock);
         event_active(w->reload_ev, EV_READ, 0);
     }

@@ -12,21 +12,29 @@
 #define TESSERA_WORKER_H
 
 #include <event2/event.h>
+#include <stdio.h>
 
 struct cfg;
+struct tls_ctx;
 
 /* Opens the listeners of `c` for c->workers workers and starts the threads, each
  * running with a reference to `c`. Port 0 in a listen address picks one free port
  * shared by all workers. Writes "tessera listening on ADDR:PORT" to stderr for each
  * address. `main_base` is notified (on_all_done) when every worker has exited.
  * Returns 0, or -1 after logging why. Thread: main. */
-int srv_start(struct cfg *c, struct event_base *main_base, event_callback_fn on_all_done,
-              void *arg);
+int srv_start(struct cfg *c, struct tls_ctx **tls, struct event_base *main_base,
+              event_callback_fn on_all_done, void *arg);
 
-/* Makes `c` the generation new requests use; requests in flight finish on theirs.
- * Takes its own references. Listener changes are not applied (logged).
- * Thread: main. */
-void srv_reload(struct cfg *c);
+/* Builds the TLS contexts of c's listeners (NULL entries for plain ones), loading
+ * and checking every certificate and key. Returns an array of c->nlisten, or NULL
+ * after writing the errors to `err`. Used by `-t`, start and reload. Thread: any. */
+struct tls_ctx **srv_tls_load(const struct cfg *c, FILE *err);
+void srv_tls_free(struct tls_ctx **tls, size_t n);
+
+/* Makes `c` (and its TLS contexts, whose references it takes over) what new
+ * requests and handshakes use; requests in flight finish on theirs. Listener
+ * changes are not applied (logged). Thread: main. */
+void srv_reload(struct cfg *c, struct tls_ctx **tls);
 
 /* Asks every worker to stop accepting, finish in-flight requests, close idle
  * connections, and exit its loop. Thread: main. */

@@ -26,6 +26,8 @@
 
 struct conn;
 struct up_conn;
+struct h2s;
+struct tls_ctx;
 
 /* Per worker, per origin server address: health and the idle keep-alive pool. */
 struct up_server {
@@ -48,6 +50,12 @@ struct up_origin_rr {
     TAILQ_ENTRY(up_origin_rr) link;
 };
 
+/* What an accept callback needs to know: its worker and which listen entry. */
+struct listener_arg {
+    struct worker *w;
+    size_t idx;
+};
+
 struct worker {
     unsigned magic;
 #define WORKER_MAGIC 0x574f524bu
@@ -61,6 +69,9 @@ struct worker {
 
     struct cfg *cfg;         /* current generation (one reference held) */
     struct cfg *pending_cfg; /* set by the main thread under `lock` */
+    struct tls_ctx **tls;    /* per listen index; NULL entries for plain TCP */
+    struct tls_ctx **pending_tls;
+    struct listener_arg *largs;
     pthread_mutex_t lock;
     struct event *reload_ev; /* activated by the main thread */
     struct event *drain_ev;
@@ -78,6 +89,7 @@ struct worker {
     time_t date_sec;
 
     struct h1_msg msg;          /* scratch for the head being parsed (one at a time) */
+    struct evbuffer *scratch;   /* body bytes handed on from chunked origins */
     struct h1_limits up_limits; /* limits for origin response heads */
 
     /* Closed conns and upstream connections, freed on the next loop turn so that
@@ -116,24 +128,23 @@ struct up_conn {
     struct sock *sock;
     struct up_server *server;
     struct worker *w;
-    struct conn *owner;     /* the client conn using it, NULL when idle */
+    struct req *owner;      /* the request using it, NULL when idle */
     unsigned reused : 1;    /* taken from the pool (a stale close is not a failure) */
     unsigned got_bytes : 1; /* any response byte arrived */
     TAILQ_ENTRY(up_conn) link;
 };
 
-/* The exchange with an origin for the current request of a client conn. */
+/* The exchange with an origin for one request. */
 struct fwd {
     const struct cfg_origin *origin;
     struct up_conn *up;
     struct evbuffer *req_head; /* the request head as sent upstream (for a retry) */
     unsigned attempts;
-    unsigned req_done : 1;     /* request head and body fully handed to upstream */
-    unsigned resp_started : 1; /* response head written to the client */
+    unsigned resp_started : 1; /* response head handed to the client side */
     unsigned resp_done : 1;
     unsigned idempotent : 1;
     unsigned up_keep_alive : 1;
-    unsigned chunked_out : 1; /* re-chunking the response for the client */
+    unsigned req_chunked : 1; /* the request body goes upstream chunked */
     enum h1_body resp_body;
     uint64_t resp_remaining;
     struct h1_chunked resp_chunk;
@@ -143,52 +154,101 @@ struct fwd {
     unsigned ntried;
 };
 
+struct req;
+
+/* What the client side (an HTTP/1.1 connection, an HTTP/2 stream) does for the
+ * protocol-independent request code in up.c. */
+struct req_ops {
+    /* The origin's response head (fields are filtered with up__pass_field). */
+    void (*response_head)(struct req *r, const struct h1_msg *m);
+    /* Moves n body bytes from src towards the client. */
+    void (*response_body)(struct req *r, struct evbuffer *src, size_t n);
+    /* The response is complete. */
+    void (*response_end)(struct req *r);
+    /* The response was cut short after its head was sent. */
+    void (*response_abort)(struct req *r);
+    /* A response made here. `extra` holds header lines ("Name: v\r\n"). */
+    void (*respond)(struct req *r, int status, const char *extra, const char *body,
+                    int close_after);
+    /* Response bytes queued towards the client and not yet written. */
+    size_t (*pending)(struct req *r);
+    /* Call up__on_client_writable(r) once pending() falls to `low`. */
+    void (*notify_below)(struct req *r, size_t low);
+    /* Stops or restarts taking request body bytes from the client. */
+    void (*pause_body)(struct req *r, int paused);
+};
+
+/* One request, whatever the protocol it came in on. */
+struct req {
+    unsigned magic;
+#define REQ_MAGIC 0x52455131u
+    const struct req_ops *ops;
+    struct worker *w;
+    struct cfg *cfg; /* generation for this request */
+    const char *peer;
+    uint64_t id;
+    uint64_t start_ms;
+    char method[24];
+    char *target; /* copied: logged after the head is gone */
+    size_t target_len, target_cap;
+    char ua[200]; /* User-Agent and Referer, truncated, for the log */
+    char referer[200];
+    const char *proto;       /* "HTTP/1.1", "HTTP/1.0", "HTTP/2.0" for the log */
+    unsigned in_request : 1; /* being served, not yet logged */
+    unsigned head_method : 1;
+    unsigned body_done : 1; /* the request body was fully handed upstream */
+    int status;
+    uint64_t bytes_out; /* response bytes queued to the client */
+    struct fwd fwd;
+};
+
 struct conn {
     unsigned magic;
 #define CONN_MAGIC 0x434f4e4eu
     enum conn_state state;
     struct worker *w;
     struct sock *sock;
-    struct event *next_ev;         /* takes the next pipelined request */
-    struct cfg *cfg; /* generation for the current request */
+    struct event *next_ev; /* takes the next pipelined request */
     char peer[INET6_ADDRSTRLEN];
     struct event *timer; /* header / keep-alive deadline */
     TAILQ_ENTRY(conn) link;
+    struct h2s *h2; /* non-NULL once the connection speaks HTTP/2 */
 
-    /* The current request. */
-    uint64_t req_id;
-    uint64_t req_start_ms;
-    unsigned in_request : 1; /* a request is being served (not yet logged) */
-    char method[24];
-    char *target; /* copied: logged after the head is drained */
-    size_t target_len, target_cap;
-    char ua[200]; /* User-Agent and Referer, truncated, for the log */
-    char referer[200];
+    /* The current HTTP/1.1 request. */
+    struct req req;
     int minor_version;
     unsigned keep_alive : 1;
-    unsigned head_method : 1;
     unsigned expect_continue : 1;
     unsigned req_body_chunked : 1;
-    unsigned req_body_done : 1;
     unsigned close_after : 1;    /* close once the response is written */
+    unsigned chunked_out : 1;    /* re-chunking the response for the client */
     uint64_t req_body_remaining; /* CL bodies */
     uint64_t req_body_seen;
     struct h1_chunked req_chunk;
-    int status;
-    uint64_t bytes_out; /* response bytes queued to the client */
-    struct fwd fwd;
 };
 
+/* req.c: the parts of a request every protocol shares. */
+void req__init(struct req *r, struct worker *w, const struct req_ops *ops, const char *peer);
+/* Starts a request: takes the worker's generation, a new id, the start time. */
+void req__begin(struct req *r);
+/* Records what the access log needs (method, target, User-Agent, Referer). */
+void req__note(struct req *r, const char *method, size_t mlen, const char *target, size_t tlen,
+               const struct h1_msg *m);
+/* Logs the request (once) and drops its generation. */
+void req__end(struct req *r);
+void req__fini(struct req *r);
+/* Routes and forwards a parsed request. Returns 0 when forwarded, or answers it
+ * with a local response (404, 400, 405, ...) itself. */
+void req__dispatch(struct req *r, const struct h1_msg *m);
+const char *req__reason(int status);
+
 /* conn.c */
-void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen);
+void conn__accept(struct worker *w, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                  struct tls_ctx *tls);
 void conn__close(struct conn *c);
-/* Ends the current request with a locally made response (status and text body). */
-void conn__respond_local(struct conn *c, int status, const char *body, int close_after);
 /* Closes the idle connections of a draining worker. */
 void conn__drain_idle(struct worker *w);
-/* Called by up.c when the response has been fully relayed (or aborted). */
-void conn__exchange_done(struct conn *c, int abort_client);
-void conn__body_to_upstream(struct conn *c);
+void conn__free(struct conn *c);
 
 /* up.c */
 /* Where a request goes: its origin-form path and query, and for absolute-form
@@ -199,20 +259,26 @@ struct up_target {
     const char *authority; /* NULL for origin-form targets */
     size_t authority_len;
 };
-void up__prepare(struct conn *c, const struct h1_msg *m, const struct up_target *t);
-void up__start(struct conn *c, const struct cfg_origin *o);
-void up__abort(struct conn *c);
-void up__on_client_writable(struct conn *c);
+void up__prepare(struct req *r, const struct h1_msg *m, const struct up_target *t);
+void up__start(struct req *r, const struct cfg_origin *o);
+void up__abort(struct req *r);
+void up__on_client_writable(struct req *r);
 /* The upstream output buffer the request body goes to, or NULL when there is no
  * upstream connection any more. */
-struct evbuffer *up__body_sink(struct conn *c);
+struct evbuffer *up__body_sink(struct req *r);
+/* Request body bytes from a client that does not frame them itself (HTTP/2):
+ * framed for the origin (chunked when no Content-Length was given). */
+void up__body_data(struct req *r, const void *data, size_t n);
+void up__body_end(struct req *r);
 /* Called after body bytes were added to the sink: applies back-pressure. */
-void up__body_added(struct conn *c);
+void up__body_added(struct req *r);
+/* Non-zero when an origin response field is passed on to the client. */
+int up__pass_field(const struct h1_msg *m, const struct h1_header *h, int framing);
 void up__free(struct up_conn *up);
 void up__worker_fini(struct worker *w);
 
 /* access.c */
-void access__log(struct conn *c);
+void access__log(struct req *r);
 void access__flush(struct worker *w);
 int access__enabled(void);
 
@@ -220,6 +286,5 @@ int access__enabled(void);
 const char *worker__date(struct worker *w);
 void worker__conn_gone(struct worker *w);
 void worker__reap_later(struct worker *w);
-void conn__free(struct conn *c);
 
 #endif

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -668,6 +669,175 @@ static void test_demo_files(void)
     free(out);
 }
 
+/* ---- listen[i].tls ------------------------------------------------------------ */
+
+/* cfg_load only checks that the files can be read: any content will do here. */
+static void make_file(char *path, const char *text)
+{
+    strcpy(path, "/tmp/tessera-cfg-tls-XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void test_tls(void)
+{
+    char pem[64], key[64], buf[2048];
+    struct loaded l;
+    make_file(pem, "-----BEGIN CERTIFICATE-----\n");
+    make_file(key, "-----BEGIN PRIVATE KEY-----\n");
+
+    /* absent: NULL; present: the defaults */
+    snprintf(buf, sizeof(buf),
+             "listen = {\n"
+             "  { addr = \"127.0.0.1:8080\" },\n"
+             "  { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\" } },\n"
+             "}\n",
+             pem, key);
+    load(&l, buf);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL) {
+        CHECK_INT(l.c->nlisten, 2);
+        CHECK(l.c->listen[0].tls == NULL);
+        const struct cfg_tls *t = l.c->listen[1].tls;
+        CHECK(t != NULL);
+        if (t != NULL) {
+            CHECK(strcmp(t->cert, pem) == 0 && strcmp(t->key, key) == 0);
+            CHECK_INT(t->ncertificates, 0);
+            CHECK(t->certificates == NULL);
+            CHECK_INT(t->tickets, 1);
+            CHECK_INT(t->ticket_lifetime_ms, 12 * 3600 * 1000ull);
+        }
+    }
+    done(&l);
+
+    /* every key */
+    snprintf(
+        buf, sizeof(buf),
+        "listen = { { addr = \"*:443\", tls = {\n"
+        "  cert = \"%s\", key = \"%s\",\n"
+        "  certificates = { { cert = \"%s\", key = \"%s\" }, { cert = \"%s\", key = \"%s\" } },\n"
+        "  tickets = false, ticket_lifetime = \"1h30m\",\n"
+        "} } }\n",
+        pem, key, key, pem, pem, pem);
+    load(&l, buf);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->listen[0].tls != NULL) {
+        const struct cfg_tls *t = l.c->listen[0].tls;
+        CHECK_INT(t->ncertificates, 2);
+        CHECK(strcmp(t->certificates[0].cert, key) == 0 &&
+              strcmp(t->certificates[0].key, pem) == 0);
+        CHECK(strcmp(t->certificates[1].cert, pem) == 0);
+        CHECK_INT(t->tickets, 0);
+        CHECK_INT(t->ticket_lifetime_ms, 90 * 60 * 1000ull);
+    }
+    done(&l);
+
+    /* unreadable files, named with the key path and line */
+    snprintf(
+        buf, sizeof(buf),
+        "listen = {\n"
+        "  { addr = \"127.0.0.1:8080\" },\n"
+        "  { addr = \"127.0.0.1:8443\", tls = { cert = \"/nonexistent/x.pem\", key = \"%s\" } },\n"
+        "}\n",
+        key);
+    CHECK_ONE_ERROR(buf,
+                    "@FILE:3: listen[2].tls.cert: cannot read \"/nonexistent/x.pem\": No such file "
+                    "or directory",
+                    NULL);
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = {\n"
+             "  cert = \"%s\", key = \"/tmp\" } } }\n",
+             pem);
+    CHECK_ONE_ERROR(buf, "@FILE:2: listen[1].tls.key: cannot read \"/tmp\": Is a directory", NULL);
+    if (geteuid() != 0) { /* root reads anything */
+        chmod(key, 0);
+        snprintf(
+            buf, sizeof(buf),
+            "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\" } } }\n",
+            pem, key);
+        CHECK_ONE_ERROR(buf, "listen[1].tls.key: cannot read", "Permission denied");
+        chmod(key, 0600);
+    }
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\",\n"
+             "  certificates = { { cert = \"%s\", key = \"/nonexistent/b.key\" } } } } }\n",
+             pem, key, pem);
+    CHECK_ONE_ERROR(buf,
+                    "@FILE:2: listen[1].tls.certificates[1].key: cannot read "
+                    "\"/nonexistent/b.key\": No such file or directory",
+                    NULL);
+
+    /* shapes, types, bounds and typos */
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\" } } }\n", pem);
+    CHECK_ONE_ERROR(buf, "listen[1].tls.key: required key is missing",
+                    "(expected a file path like \"conf/tls/edge.pem\")");
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\",\n"
+             "  tls = { cert = \"%s\", key = \"%s\", tickest = true } } }\n",
+             pem, key);
+    CHECK_ONE_ERROR(buf, "@FILE:2: listen[1].tls.tickest: unknown key (did you mean \"tickets\"?)",
+                    NULL);
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\",\n"
+             "  tickets = \"yes\" } } }\n",
+             pem, key);
+    CHECK_ONE_ERROR(buf, "@FILE:2: listen[1].tls.tickets: expected true or false, got \"yes\"",
+                    NULL);
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\",\n"
+             "  ticket_lifetime = \"30s\" } } }\n",
+             pem, key);
+    CHECK_ONE_ERROR(buf,
+                    "listen[1].tls.ticket_lifetime: expected a duration from \"1m\" to \"7d\", "
+                    "got \"30s\"",
+                    NULL);
+    CHECK_ONE_ERROR("listen = { { addr = \"127.0.0.1:8443\", tls = true } }\n",
+                    "listen[1].tls: expected a table like { cert = \"conf/tls/edge.pem\"",
+                    "got true");
+    /* both errors of one table are reported */
+    load(&l, "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = 5, key = \"\" } } }\n");
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 2, "%s", l.errs);
+    CHECK_MSG(has_line(&l, "listen[1].tls.cert: expected a file path like \"conf/tls/edge.pem\"",
+                       "got 5"),
+              "%s", l.errs);
+    CHECK_MSG(has_line(&l, "listen[1].tls.key: expected a file path", "got \"\""), "%s", l.errs);
+    done(&l);
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\",\n"
+             "  certificates = { \"%s\" } } } }\n",
+             pem, key, pem);
+    CHECK_ONE_ERROR(buf,
+                    "@FILE:2: listen[1].tls.certificates[1]: expected a table like { cert =", NULL);
+    /* a typo in a certificate: the unknown key and the missing one */
+    snprintf(buf, sizeof(buf),
+             "listen = { { addr = \"127.0.0.1:8443\", tls = { cert = \"%s\", key = \"%s\",\n"
+             "  certificates = {\n"
+             "    { cert = \"%s\", kye = \"%s\" },\n"
+             "  } } } }\n",
+             pem, key, pem, key);
+    load(&l, buf);
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 2, "%s", l.errs);
+    CHECK_MSG(has_line(&l,
+                       "@FILE:3: listen[1].tls.certificates[1].kye: unknown key (did you mean "
+                       "\"key\"?)",
+                       NULL),
+              "%s", l.errs);
+    CHECK_MSG(
+        has_line(&l, "@FILE:3: listen[1].tls.certificates[1].key: required key is missing", NULL),
+        "%s", l.errs);
+    done(&l);
+
+    unlink(pem);
+    unlink(key);
+}
+
 static void test_help(void)
 {
     char *out = NULL;
@@ -679,6 +849,15 @@ static void test_help(void)
         "workers ",
         "listen[i].addr ",
         "listen[i].backlog ",
+        "listen[i].tls ",
+        "listen[i].tls.cert ",
+        "listen[i].tls.certificates[j].key ",
+        "listen[i].tls.tickets ",
+        "listen[i].tls.ticket_lifetime ",
+        "optional",
+        "default true",
+        "duration 1m..7d",
+        "path of a readable file",
         "origins.NAME.servers ",
         "origins.NAME.keepalive_timeout ",
         "routes[i].path ",
@@ -854,6 +1033,7 @@ int main(void)
     test_all_errors();
     test_lines();
     test_demo_files();
+    test_tls();
     test_help();
     return check_report("test_cfg");
 }
