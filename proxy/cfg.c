@@ -617,7 +617,7 @@ static void describe(lua_State *L, int idx, char *buf, size_t cap)
     case LUA_TBOOLEAN: snprintf(buf, cap, "%s", lua_toboolean(L, idx) ? "true" : "false"); break;
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
-        if (d == (double)(long long)d && d > -1e15 && d < 1e15)
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) /* range first: no UB */
             snprintf(buf, cap, "%lld", (long long)d);
         else
             snprintf(buf, cap, "%.14g", d);
@@ -1484,8 +1484,19 @@ static void lex(struct lexer *lx, struct token *t)
         while (lx->p < lx->end && *lx->p != ch && *lx->p != '\n') {
             if (*lx->p == '\\') {
                 t->plain = false;
-                if (++lx->p < lx->end && *lx->p == '\n')
+                if (++lx->p < lx->end && *lx->p == '\n') {
                     lx->line++;
+                } else if (lx->p < lx->end && *lx->p == 'z') {
+                    /* "\z" skips the white space after it, newlines included
+                     * (Lua 5.2, LuaJIT): regression input in tests/fuzz/config. */
+                    lx->p++;
+                    while (lx->p < lx->end && strchr(" \t\r\n\f\v", *lx->p) != NULL) {
+                        if (*lx->p == '\n')
+                            lx->line++;
+                        lx->p++;
+                    }
+                    continue;
+                }
             }
             if (lx->p < lx->end)
                 lx->p++;
@@ -1641,8 +1652,20 @@ static void loc_value(struct locator *lc, size_t plen)
 static void loc_table(struct locator *lc, size_t plen)
 {
     size_t idx = 0;
-    if (++lc->nest > 64)
-        plen = NO_PATH; /* Lua refuses such nesting anyway; keep our stack small */
+    if (lc->nest >= 64) {
+        /* Deeper than any configuration needs: skip to the matching brace without
+         * recursing, so hostile nesting cannot exhaust the stack (fuzz_config). */
+        long depth = 0;
+        do {
+            if (tok_is(&lc->tok, TK_SYM, "{"))
+                depth++;
+            else if (tok_is(&lc->tok, TK_SYM, "}"))
+                depth--;
+            advance(lc);
+        } while (depth > 0 && lc->tok.kind != TK_EOF);
+        return;
+    }
+    lc->nest++;
     advance(lc);
     for (;;) {
         const struct token *t = &lc->tok;
