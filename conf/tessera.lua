@@ -12,8 +12,12 @@
 workers = "auto"
 
 -- Where clients connect. Port 0 would pick a free port at start.
+-- :8080 speaks HTTP/1.1 and h2c (HTTP/2 with prior knowledge, told apart by the
+-- connection preface); :8443 is TLS 1.2 with ALPN h2 and http/1.1. The demo's
+-- self-signed certificate is made by tools/mkcert.sh (tools/demo.sh runs it).
 listen = {
   { addr = "127.0.0.1:8080" },
+  { addr = "127.0.0.1:8443", tls = { cert = "conf/tls/edge.pem", key = "conf/tls/edge.key" } },
 }
 
 -- Upstream pools, by name. Servers are numeric "ip:port" (no DNS at load time).

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
+tools/mkcert.sh >/dev/null
 tools/build.sh
 build/tessera -t -c conf/tessera.lua
 
@@ -30,6 +31,9 @@ cat <<MSG
 
 Tessera demo is up (Ctrl-C stops it):
   curl -s http://127.0.0.1:8080/api/product/1
+  curl -s --http2-prior-knowledge http://127.0.0.1:8080/api/product/1     (h2c)
+  curl -sk --http2 https://127.0.0.1:8443/api/product/1                  (h2 over TLS)
+  nghttp -nv https://127.0.0.1:8443/api/nav                              (the h2 session)
   curl -s http://127.0.0.1:8080/api/reviews/42
   curl -si http://127.0.0.1:8080/api/price/7
   curl -s http://127.0.0.1:8080/api/nav

@@ -642,8 +642,11 @@ static void test_demo_files(void)
     fclose(err);
     CHECK_MSG(c != NULL, "%s", out);
     if (c != NULL) {
-        CHECK_INT(c->nlisten, 1);
+        CHECK_INT(c->nlisten, 2);
         CHECK_INT(port_of(&c->listen[0].addr), 8080);
+        CHECK(c->listen[0].tls == NULL);
+        CHECK_INT(port_of(&c->listen[1].addr), 8443);
+        CHECK(c->listen[1].tls != NULL && strcmp(c->listen[1].tls->cert, "conf/tls/edge.pem") == 0);
         const struct cfg_origin *api = cfg_origin_find(c, "api");
         CHECK(api != NULL && api->connect_timeout_ms == 100 && api->timeout_ms == 1000);
         CHECK_INT(c->nroutes, 2);
