@@ -173,6 +173,7 @@ static const struct key route_keys[] = {CFG_SCHEMA_ROUTES(KEY)};
 static const struct key timeout_keys[] = {CFG_SCHEMA_TIMEOUTS(KEY)};
 static const struct key limit_keys[] = {CFG_SCHEMA_LIMITS(KEY)};
 static const struct key log_keys[] = {CFG_SCHEMA_LOG(KEY)};
+static const struct key http2_keys[] = {CFG_SCHEMA_HTTP2(KEY)};
 #undef BASE
 
 static const struct section sec_listen = {"listen[i]",
@@ -197,6 +198,8 @@ static const struct section sec_timeouts = {
     "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
 static const struct section sec_limits = {"limits", limit_keys, ARRAY_SIZE(limit_keys),
                                           0,        0,          "{ header_size = \"16KB\" }"};
+static const struct section sec_http2 = {"http2", http2_keys, ARRAY_SIZE(http2_keys),
+                                         0,       0,          "{ max_concurrent_streams = 100 }"};
 static const struct section sec_log = {"log", log_keys, ARRAY_SIZE(log_keys),
                                        0,     0,        "{ access = \"-\" }"};
 

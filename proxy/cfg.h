@@ -114,6 +114,11 @@ struct cfg {
     } limits;
 
     struct {
+        unsigned max_streams;    /* http2.max_concurrent_streams, default 100 */
+        uint64_t initial_window; /* http2.initial_window: request body window, 1MB */
+    } http2;
+
+    struct {
         char *access;               /* log.access: path, "-" for stdout, NULL for off */
         enum cfg_log_format format; /* log.format: "combined" (default) or "json" */
         char *error;                /* log.error: path or "-" for stderr (default) */

@@ -48,6 +48,7 @@
       "path patterns mapped to origins, in order; the first match wins")                           \
     X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
     X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
+    X(http2, SECTION, http2, 0, 0, "{}", "", "HTTP/2 settings sent to clients")                    \
     X(log, SECTION, log, 0, 0, "{}", "", "access and error logs")
 
 /* listen[i] (struct cfg_listen) */
@@ -127,6 +128,13 @@
       "largest request body; larger gets 413")                                                     \
     X(connections, UINT, limits.connections, 1, 1000000, "10000", "connections",                   \
       "client connections per worker; further ones wait in the accept queue")
+
+/* http2 (struct cfg, .http2): the SETTINGS Tessera sends (RFC 9113 6.5.2) */
+#define CFG_SCHEMA_HTTP2(X)                                                                        \
+    X(max_concurrent_streams, UINT, http2.max_streams, 1, 10000, "100", "streams",                 \
+      "streams a client may have open at once; more are refused (REFUSED_STREAM)")                 \
+    X(initial_window, SIZE, http2.initial_window, 16 * CFG__KB, 2147483647ull, "1MB", "",          \
+      "flow-control window for each request body; the origin's pace opens it further")
 
 /* log (struct cfg, .log) */
 #define CFG_SCHEMA_LOG(X)                                                                          \

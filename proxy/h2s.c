@@ -22,8 +22,6 @@
 #include "util.h"
 #include "worker_int.h"
 
-#define H2_MAX_STREAMS 100        /* SETTINGS_MAX_CONCURRENT_STREAMS */
-#define H2_WINDOW (1 << 20)       /* SETTINGS_INITIAL_WINDOW_SIZE for request bodies */
 #define H2_SOCK_HIGH (256 * 1024) /* stop producing frames above this much unsent */
 #define H2_STREAM_HEADERS 128     /* header fields kept per request */
 #define H2_RESET_BURST 200        /* client resets tolerated in a burst ... */
@@ -666,8 +664,8 @@ struct h2s *h2s_new(struct worker *w, struct sock *s, const char *peer, void (*o
         return NULL;
     }
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, w->cfg->http2.max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)w->cfg->http2.initial_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)w->cfg->limits.header_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };

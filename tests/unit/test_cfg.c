@@ -255,6 +255,8 @@ static void test_defaults(void)
     CHECK_INT(c->limits.headers, 100);
     CHECK_INT(c->limits.body_size, 100ull * 1024 * 1024);
     CHECK_INT(c->limits.connections, 10000);
+    CHECK_INT(c->http2.max_streams, 100);
+    CHECK_INT(c->http2.initial_window, 1u << 20);
     CHECK(c->log.access == NULL);
     CHECK_INT(c->log.format, CFG_LOG_COMBINED);
     CHECK(c->log.error != NULL && strcmp(c->log.error, "-") == 0);
@@ -310,6 +312,14 @@ static void test_computed(void)
 
 static void test_unknown_keys(void)
 {
+    CHECK_ONE_ERROR(MINIMAL "http2 = { max_concurent_streams = 10 }\n",
+                    "@FILE:2: http2.max_concurent_streams: unknown key (did you mean "
+                    "\"max_concurrent_streams\"?)",
+                    NULL);
+    CHECK_ONE_ERROR(MINIMAL "http2 = { initial_window = \"1KB\" }\n",
+                    "@FILE:2: http2.initial_window: expected a size from \"16KB\" to "
+                    "\"2147483647B\", got \"1KB\"",
+                    NULL);
     CHECK_ONE_ERROR(MINIMAL "timeouts = { keepalve = \"75s\" }\n",
                     "@FILE:2: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)", NULL);
     CHECK_ONE_ERROR(MINIMAL "lisen = 1\n", "@FILE:2: lisen: unknown key (did you mean \"listen\"?)",
