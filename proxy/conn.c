@@ -276,6 +276,7 @@ static void start_request(struct conn *c, const struct h1_msg *m)
     evtimer_del(c->timer);
     set_state(c, CONN_PROXY);
     req__note(r, m->method, m->method_len, m->target, m->target_len, m);
+    r->tls = sock_is_tls(c->sock);
     r->proto = m->minor_version ? "HTTP/1.1" : "HTTP/1.0";
     c->minor_version = m->minor_version;
     c->keep_alive = m->keep_alive && !c->w->draining;

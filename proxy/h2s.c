@@ -40,9 +40,12 @@ struct h2_stream {
         size_t name, name_len, value, value_len;
     } hv[H2_STREAM_HEADERS];
     size_t nhv;
-    int pseudo[4];     /* indexes in hv of :method :path :authority :scheme, or -1 */
-    size_t unconsumed; /* request body bytes not yet acknowledged (paused) */
+    int pseudo[4];      /* indexes in hv of :method :path :authority :scheme, or -1 */
+    size_t unconsumed;  /* request body bytes not yet acknowledged (paused) */
+    uint64_t body_seen; /* request body bytes received */
     unsigned too_large : 1;
+    unsigned rst_after : 1; /* reset NO_ERROR once the response is sent (RFC 9113 8.1) */
+    unsigned discard : 1;   /* the request body is not wanted: drop DATA */
     unsigned dispatched : 1;
     unsigned submitted : 1; /* response head submitted */
     unsigned ended : 1;     /* no more response body will come */
@@ -70,13 +73,19 @@ struct h2s {
     unsigned nstreams;
     double reset_tokens;
     uint64_t reset_at_ms;
-    uint64_t last_progress_ms;
+    uint64_t data_sent;      /* DATA payload bytes handed to the socket */
+    uint64_t data_sent_tick; /* data_sent at the previous timer tick */
+    uint64_t idle_since_ms;  /* when the last stream ended */
+    unsigned timer_streams;  /* the timer runs for open streams (else idle) */
     unsigned closing : 1;
     unsigned closed : 1;
     unsigned draining : 1;
 };
 
 static const struct req_ops h2_ops;
+static void h2_respond(struct req *r, int status, const char *extra, const char *body,
+                       int close_after);
+static void h2_response_abort(struct req *r);
 
 static struct h2_stream *stream_of(struct req *r)
 {
@@ -116,7 +125,7 @@ static int on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t
     if (frame->data.padlen > 0)
         evbuffer_add(out, "\0", 1); /* we never pad; keep the header honest */
     evbuffer_remove_buffer(st->out, out, length);
-    h->last_progress_ms = util_now_ms();
+    h->data_sent += length;
     if (st->notify && evbuffer_get_length(st->out) <= st->low_mark) {
         st->notify = 0;
         up__on_client_writable(&st->req);
@@ -138,6 +147,19 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     if (st->ended && n == have)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS))
+        return 0;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (st != NULL && st->rst_after) {
+        st->rst_after = 0;
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
 }
 
 static struct h2_stream *stream_new(struct h2s *h, int32_t id)
@@ -278,6 +300,11 @@ static void dispatch(struct h2s *h, struct h2_stream *st, int end_stream)
     struct h1_msg *m = &h->w->msg;
     build_msg(st, m, end_stream);
     req__note(r, m->method, m->method_len, m->target, m->target_len, m);
+    r->tls = sock_is_tls(h->sock);
+    if (m->target_len > r->cfg->limits.uri_size) {
+        r->ops->respond(r, 414, "", "request-target over limits.uri_size", 0);
+        return;
+    }
     req__dispatch(r, m);
     if (m->body == H1_BODY_NONE && !r->body_done)
         r->body_done = 1;
@@ -286,7 +313,6 @@ static void dispatch(struct h2s *h, struct h2_stream *st, int end_stream)
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 {
     struct h2s *h = arg;
-    h->last_progress_ms = util_now_ms();
     struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
     if (st == NULL)
         return 0;
@@ -307,8 +333,17 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 {
     struct h2s *h = arg;
     struct h2_stream *st = nghttp2_session_get_stream_user_data(ng, id);
-    if (st == NULL || st->req.status != 0 || st->req.fwd.up == NULL) {
+    if (st == NULL || st->discard || st->req.status != 0 || st->req.fwd.up == NULL) {
         nghttp2_session_consume(ng, id, len); /* nobody wants it */
+        return 0;
+    }
+    st->body_seen += len;
+    if (st->body_seen > st->req.cfg->limits.body_size) {
+        nghttp2_session_consume(ng, id, len);
+        if (st->req.fwd.resp_started)
+            h2_response_abort(&st->req);
+        else
+            h2_respond(&st->req, 413, "", "request body over limits.body_size", 1);
         return 0;
     }
     up__body_data(&st->req, data, len);
@@ -357,7 +392,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
     st->closed = 1;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     TAILQ_REMOVE(&h->streams, st, link);
-    h->nstreams--;
+    if (--h->nstreams == 0)
+        h->idle_since_ms = util_now_ms();
     TAILQ_INSERT_TAIL(&h->dead, st, link);
     schedule_send(h);
     return 0;
@@ -507,8 +543,11 @@ static void h2_respond(struct req *r, int status, const char *extra, const char 
     st->ended = 1;
     submit(st, nv, n, blen > 0 && !r->head_method);
     if (!r->body_done) {
-        /* The rest of the body is not wanted (RFC 9113 8.1). */
-        nghttp2_submit_rst_stream(st->h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        /* The rest of the body is not wanted: once the whole response is out, a
+         * RST_STREAM(NO_ERROR) tells the client to stop sending (RFC 9113 8.1);
+         * until then its DATA is consumed and dropped. */
+        st->discard = 1;
+        st->rst_after = 1;
     }
 }
 
@@ -549,10 +588,19 @@ static const struct req_ops h2_ops = {
 
 /* ---- the connection ------------------------------------------------------- */
 
+/* One timer serves both checks: with no stream open, the connection is idle and
+ * closes timeouts.keepalive after its last stream ended; with streams open, a
+ * tick (timeouts.send) with response data waiting and none sent closes it. Frames
+ * the client sends (PING, SETTINGS) refresh neither. */
 static void arm_timer(struct h2s *h)
 {
     const struct cfg *c = h->w->cfg;
-    uint64_t ms = h->nstreams == 0 ? c->timeouts.keepalive_ms : c->timeouts.send_ms;
+    uint64_t ms = c->timeouts.send_ms;
+    h->timer_streams = h->nstreams > 0;
+    if (h->nstreams == 0) {
+        uint64_t idle = util_now_ms() - h->idle_since_ms;
+        ms = idle < c->timeouts.keepalive_ms ? c->timeouts.keepalive_ms - idle : 1;
+    }
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(h->timer, &tv);
 }
@@ -593,15 +641,15 @@ static void on_send_ev(evutil_socket_t fd, short what, void *arg)
         stream_free(st);
     }
     do_send(h);
-    if (!h->closed)
+    /* Re-armed only when it is not running for the current mode (idle or
+     * streams open), so client frames cannot keep pushing it back. */
+    if (!h->closed && (!evtimer_pending(h->timer, NULL) || h->timer_streams != (h->nstreams > 0)))
         arm_timer(h);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct h2s *h = arg;
-    const struct cfg *c = h->w->cfg;
-    uint64_t now = util_now_ms();
     int blocked = 0;
     struct h2_stream *st;
     TAILQ_FOREACH(st, &h->streams, link)
@@ -609,15 +657,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (evbuffer_get_length(st->out) > 0)
             blocked = 1;
     }
-    if (h->nstreams == 0) {
+    if (h->nstreams == 0 && util_now_ms() - h->idle_since_ms >= h->w->cfg->timeouts.keepalive_ms) {
         log_debug("h2", "%s: idle for timeouts.keepalive; closing", h->peer);
         nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
         do_send(h);
         session_end(h);
         return;
     }
-    if ((blocked || evbuffer_get_length(sock_out(h->sock)) > 0) &&
-        now - h->last_progress_ms >= c->timeouts.send_ms) {
+    int stalled = h->nstreams > 0 && blocked && h->data_sent == h->data_sent_tick;
+    h->data_sent_tick = h->data_sent;
+    if (stalled) {
         /* A client that keeps its window at zero does not hold us forever. */
         log_info("h2", "%s: no progress sending for timeouts.send; closing", h->peer);
         session_end(h);
@@ -639,7 +688,7 @@ struct h2s *h2s_new(struct worker *w, struct sock *s, const char *peer, void (*o
     TAILQ_INIT(&h->streams);
     TAILQ_INIT(&h->dead);
     h->reset_tokens = H2_RESET_BURST;
-    h->reset_at_ms = h->last_progress_ms = util_now_ms();
+    h->reset_at_ms = h->idle_since_ms = util_now_ms();
     nghttp2_session_callbacks *cb;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, on_send);
@@ -649,13 +698,15 @@ struct h2s *h2s_new(struct worker *w, struct sock *s, const char *peer, void (*o
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option *opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_no_auto_window_update(opt, 0);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, 1000); /* SETTINGS/PING floods */
     nghttp2_option_set_max_settings(opt, 32);       /* entries per SETTINGS frame */
-    nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
+    /* nghttp2's own limit is the backstop; ours, tighter, answers ENHANCE_YOUR_CALM. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 4 * H2_RESET_BURST, 4 * H2_RESET_RATE);
     int rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);

@@ -203,7 +203,10 @@ void up__prepare(struct req *r, const struct h1_msg *m, const struct up_target *
         evbuffer_add_printf(b, "Max-Forwards: %lu\r\n", v > 0 ? v - 1 : 0);
     }
     add_list_field(b, m, "X-Forwarded-For", r->peer);
-    evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
+    if (r->tls)
+        evbuffer_add(b, "X-Forwarded-Proto: https\r\n", 26);
+    else
+        evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
     /* RFC 9110 7.6.3: the protocol version we received the request with. */
     const char *via = r->proto && strcmp(r->proto, "HTTP/2.0") == 0 ? "2 tessera"
                       : m->minor_version                            ? "1.1 tessera"

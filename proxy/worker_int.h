@@ -197,6 +197,7 @@ struct req {
     unsigned in_request : 1; /* being served, not yet logged */
     unsigned head_method : 1;
     unsigned body_done : 1; /* the request body was fully handed upstream */
+    unsigned tls : 1;       /* came over TLS (X-Forwarded-Proto) */
     int status;
     uint64_t bytes_out; /* response bytes queued to the client */
     struct fwd fwd;

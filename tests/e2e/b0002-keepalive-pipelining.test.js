@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Persistent connections and pipelining (RFC 9112 9.3, 9.3.2): several requests
 // on one connection, pipelined requests answered in order, Connection: close
-// honoured, and origin connections reused from the pool.
+// honoured (all HTTP/1.1 only), and origin connections reused from the pool
+// whatever the client protocol.
 'use strict';
-const test = require('node:test');
+const { describe, it: test, before, after } = require('node:test');
 const assert = require('node:assert');
 const h = require('./lib/harness');
 
 let origin, edge;
-test.before(async () => {
+before(async () => {
   origin = await h.startOrigin();
   edge = await h.startTessera(h.config({ origins: { api: [`127.0.0.1:${origin.port}`] }, workers: 1 }));
 });
-test.after(async () => { await edge.stop(); await origin.stop(); });
+after(async () => { await edge.stop(); await origin.stop(); });
 
 test('pipelined requests are answered in order on one connection', async () => {
   const ids = [5, 3, 9, 1];
@@ -47,17 +48,6 @@ test('requests sent one after another reuse the client connection', async () => 
   assert.strictEqual(ports.size, 1, 'one client connection for all five');
 });
 
-test('the origin connection is reused (keep-alive pool)', async () => {
-  const peers = new Set();
-  for (let i = 0; i < 5; i++) {
-    const r = await h.request({ port: edge.port, path: '/echo' });
-    assert.strictEqual(r.status, 200);
-    peers.add(r.headers['x-echo-peer']);
-  }
-  assert.ok(!peers.has(undefined), 'the origin names the peer');
-  assert.strictEqual(peers.size, 1, `one origin connection for five requests: ${[...peers]}`);
-});
-
 test('an HTTP/1.0 request without keep-alive is closed after its response', async () => {
   const res = await h.raw(edge.port, 'GET /api/nav HTTP/1.0\r\n\r\n');
   assert.ok(res.closed);
@@ -71,3 +61,21 @@ test('HTTP/1.0 with Connection: keep-alive stays open for the next request', asy
   assert.deepStrictEqual(rs.map((r) => JSON.parse(r.body).id), [1, 2]);
   assert.ok(res.closed);
 });
+
+for (const proto of h.PROTOCOLS) {
+  describe(proto, () => {
+    const c = h.client(proto);
+    after(() => c.close());
+
+    test('the origin connection is reused (keep-alive pool)', async () => {
+      const peers = new Set();
+      for (let i = 0; i < 5; i++) {
+        const r = await c.request({ edge, path: '/echo' });
+        assert.strictEqual(r.status, 200);
+        peers.add(r.headers['x-echo-peer']);
+      }
+      assert.ok(!peers.has(undefined), 'the origin names the peer');
+      assert.strictEqual(peers.size, 1, `one origin connection for five requests: ${[...peers]}`);
+    });
+  });
+}

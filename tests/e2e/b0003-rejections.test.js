@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every request the parser must refuse, over a real socket: the status, and that
-// the connection is closed (the framing cannot be trusted; RFC 9112 11.2). Also
-// the limit statuses 431, 414 and 413, and that nothing refused reaches the origin.
+// Every request the HTTP/1.1 parser must refuse, over a real socket: the status,
+// and that the connection is closed (the framing cannot be trusted; RFC 9112
+// 11.2). Also the limit statuses 431, 414 and 413, and that nothing refused
+// reaches the origin; the limits are also checked over h2c and h2.
 'use strict';
-const test = require('node:test');
+const { describe, it, before, after } = require('node:test');
+const test = it;
 const assert = require('node:assert');
 const h = require('./lib/harness');
 
 let origin, edge;
-test.before(async () => {
+before(async () => {
   origin = await h.startOrigin();
   edge = await h.startTessera(h.config({ origins: { api: [`127.0.0.1:${origin.port}`] },
     extra: 'limits = { header_size = "4KB", uri_size = "1KB", headers = 20, body_size = "1KB" }' }));
 });
-test.after(async () => { await edge.stop(); await origin.stop(); });
+after(async () => { await edge.stop(); await origin.stop(); });
 
 const cases = [
   ['Content-Length with Transfer-Encoding', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
@@ -72,3 +74,49 @@ test('a request smuggled after a refused one is not served', async () => {
     'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/nav HTTP/1.1\r\nHost: x\r\n\r\n');
   assert.strictEqual(h.parseResponses(res.text).length, 1);
 });
+
+// The same limits through each protocol's client. Over HTTP/2 a refused request
+// only costs its stream: the next request on the session is served.
+for (const proto of h.PROTOCOLS) {
+  const h2 = proto !== 'h1';
+  describe(proto, () => {
+    const c = h.client(proto);
+    after(() => c.close());
+
+    async function refused(opts, want) {
+      const before = await origin.stats();
+      const r = await c.request({ edge, ...opts });
+      assert.strictEqual(r.status, want);
+      assert.strictEqual(await origin.stats(), before, 'the refused request did not reach the origin');
+      const next = await c.request({ edge, path: '/api/nav' });
+      assert.strictEqual(next.status, 200, 'the client is still served');
+    }
+
+    it('a header block over limits.header_size gets 431', async () => {
+      await refused({ path: '/echo', headers: { 'X-Big': 'a'.repeat(5000) } }, 431);
+    });
+
+    it('more header fields than limits.headers gets 431', async () => {
+      const headers = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`X-${i}`, 'v']));
+      await refused({ path: '/echo', headers }, 431);
+    });
+
+    it('a request-target over limits.uri_size gets 414', async () => {
+      await refused({ path: `/${'u'.repeat(2000)}` }, 414);
+    });
+
+    it('a Content-Length over limits.body_size gets 413', async () => {
+      await refused({ path: '/echo', method: 'POST', body: 'b'.repeat(5000) }, 413);
+    });
+
+    it('a body without a length that grows over limits.body_size gets 413', async () => {
+      const x = c.open({ edge, path: '/echo', method: 'POST' });
+      x.req.on('error', () => {}); // the server may stop the upload
+      x.req.write('b'.repeat(3000));
+      x.req.end('b'.repeat(3000));
+      const res = await x.response;
+      res.stream.resume();
+      assert.strictEqual(res.status, 413);
+    });
+  });
+}

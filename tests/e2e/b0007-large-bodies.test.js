@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Bodies stream with back-pressure: a 20 MB response read slowly and a 20 MB
-// request body sent to an origin both pass whole while tessera's resident memory
-// grows by far less than the body (nothing is buffered whole).
+// Bodies stream with back-pressure, over HTTP/1.1, h2c and h2: a 20 MB response
+// read slowly and a 20 MB request body sent to an origin both pass whole while
+// tessera's resident memory grows by far less than the body (nothing is buffered
+// whole). In HTTP/2 the back-pressure is flow control: the client's window
+// towards the slow reader, tessera's window towards the uploader.
 'use strict';
-const test = require('node:test');
+const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert');
-const net = require('node:net');
-const http = require('node:http');
 const h = require('./lib/harness');
 
 const SIZE = 20 * 1024 * 1024;
 const BOUND_KB = 8 * 1024; // growth allowed: well under the 20 MB body
 
 let origin, edge;
-test.before(async () => {
+before(async () => {
   origin = await h.startOrigin();
   edge = await h.startTessera(h.config({ origins: { api: [`127.0.0.1:${origin.port}`] }, workers: 1,
     extra: 'limits = { body_size = "64MB" }' }),
@@ -21,101 +21,98 @@ test.before(async () => {
     // as growth here; keep it small so RSS still reflects what tessera holds.
     { env: { ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=1` } });
 });
-test.after(async () => { await edge.stop(); await origin.stop(); });
+after(async () => { await edge.stop(); await origin.stop(); });
 
-test('a 20 MB response streams to a slow reader with bounded memory', async () => {
-  const base = edge.memoryKb();
-  let peak = base;
-  let received = 0;
-  let ok = true;
-  await new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: edge.port, path: `/bench/size/${SIZE}?cl=1`, agent: false }, (res) => {
-      assert.strictEqual(res.statusCode, 200);
-      res.on('data', (d) => {
-        for (let i = 0; i < d.length; i += 4096) {
-          if (d[i] !== 97 + ((received + i) % 26)) ok = false;
-        }
-        received += d.length;
-        // Read slowly: pause now and then so the proxy has to hold back.
-        if (received % (1024 * 1024) < d.length) {
-          res.pause();
-          peak = Math.max(peak, edge.memoryKb());
-          setTimeout(() => res.resume(), 5);
-        }
+// Sends SIZE bytes of `chunk` on the request's writable side, waiting for
+// 'drain' whenever it is full; `onFull` runs each time (to sample memory).
+function pump(req, chunk, onFull = () => {}) {
+  let sent = 0;
+  const step = () => {
+    while (sent < SIZE) {
+      sent += chunk.length;
+      if (!req.write(chunk)) {
+        onFull();
+        req.once('drain', step);
+        return;
+      }
+    }
+    req.end();
+  };
+  step();
+}
+
+for (const proto of h.PROTOCOLS) {
+  describe(proto, () => {
+    const c = h.client(proto);
+    after(() => c.close());
+
+    it('a 20 MB response streams to a slow reader with bounded memory', async () => {
+      const base = edge.memoryKb();
+      let peak = base;
+      let received = 0;
+      let ok = true;
+      const x = c.open({ edge, path: `/bench/size/${SIZE}?cl=1`, endStream: true });
+      const res = await x.response;
+      assert.strictEqual(res.status, 200);
+      assert.strictEqual(res.headers['content-length'], String(SIZE));
+      await new Promise((resolve, reject) => {
+        res.stream.on('data', (d) => {
+          for (let i = 0; i < d.length; i += 4096) {
+            if (d[i] !== 97 + ((received + i) % 26)) ok = false;
+          }
+          received += d.length;
+          // Read slowly: pause now and then so the proxy has to hold back.
+          if (received % (1024 * 1024) < d.length) {
+            res.stream.pause();
+            peak = Math.max(peak, edge.memoryKb());
+            setTimeout(() => res.stream.resume(), 5);
+          }
+        });
+        res.stream.on('end', resolve);
+        res.stream.on('error', reject);
       });
-      res.on('end', resolve);
-      res.on('error', reject);
+      assert.strictEqual(received, SIZE);
+      assert.ok(ok, 'body bytes are the origin pattern');
+      assert.ok(peak - base < BOUND_KB, `RSS grew ${peak - base} KB`);
     });
-    req.on('error', reject);
-  });
-  assert.strictEqual(received, SIZE);
-  assert.ok(ok, 'body bytes are the origin pattern');
-  assert.ok(peak - base < BOUND_KB, `RSS grew ${peak - base} KB`);
-});
 
-test('a 20 MB chunked response from the origin is relayed whole', async () => {
-  const r = await new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: edge.port, path: `/bench/size/${SIZE}`, agent: false }, (res) => {
+    it('a 20 MB response without a length from the origin is relayed whole', async () => {
+      const x = c.open({ edge, path: `/bench/size/${SIZE}`, endStream: true });
+      const res = await x.response;
       let n = 0;
-      res.on('data', (d) => { n += d.length; });
-      res.on('end', () => resolve({ status: res.statusCode, n, te: res.headers['transfer-encoding'] }));
-    }).on('error', reject);
-  });
-  assert.strictEqual(r.status, 200);
-  assert.strictEqual(r.n, SIZE);
-  assert.strictEqual(r.te, 'chunked');
-});
-
-test('a 20 MB request body streams to the origin with bounded memory', async () => {
-  const base = edge.memoryKb();
-  let peak = base;
-  const chunk = Buffer.alloc(256 * 1024, 'q');
-  const res = await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path: '/echo?discard=1', method: 'POST',
-                               agent: false, headers: { 'Content-Length': SIZE } }, (r) => {
-      let body = '';
-      r.on('data', (d) => { body += d; });
-      r.on('end', () => resolve({ status: r.statusCode, headers: r.headers, body }));
+      for await (const d of res.stream) n += d.length;
+      assert.strictEqual(res.status, 200);
+      assert.strictEqual(n, SIZE);
+      assert.strictEqual(res.headers['content-length'], undefined);
+      if (proto === 'h1') assert.strictEqual(res.headers['transfer-encoding'], 'chunked');
     });
-    req.on('error', reject);
-    let sent = 0;
-    const pump = () => {
-      while (sent < SIZE) {
-        sent += chunk.length;
-        if (!req.write(chunk)) {
-          peak = Math.max(peak, edge.memoryKb());
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
-  assert.strictEqual(res.status, 200);
-  assert.strictEqual(res.headers['x-echo-length'], String(SIZE));
-  assert.ok(peak - base < BOUND_KB, `RSS grew ${peak - base} KB`);
-});
 
-test('a chunked 20 MB upload is re-chunked to the origin', async () => {
-  const res = await new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: edge.port, path: '/echo?discard=1', method: 'POST',
-                               agent: false }, (r) => {
-      r.resume();
-      r.on('end', () => resolve({ status: r.statusCode, headers: r.headers }));
+    it('a 20 MB request body streams to the origin with bounded memory', async () => {
+      const base = edge.memoryKb();
+      let peak = base;
+      const x = c.open({ edge, path: '/echo?discard=1', method: 'POST', headers: { 'Content-Length': SIZE } });
+      pump(x.req, Buffer.alloc(256 * 1024, 'q'), () => { peak = Math.max(peak, edge.memoryKb()); });
+      const res = await x.response;
+      res.stream.resume();
+      await new Promise((r) => res.stream.on('end', r));
+      assert.strictEqual(res.status, 200);
+      assert.strictEqual(res.headers['x-echo-length'], String(SIZE));
+      assert.strictEqual(JSON.parse(res.headers['x-echo-headers'])['content-length'], String(SIZE));
+      assert.ok(peak - base < BOUND_KB, `RSS grew ${peak - base} KB`);
     });
-    req.on('error', reject);
-    const chunk = Buffer.alloc(1024 * 1024, 'z');
-    let sent = 0;
-    const pump = () => {
-      while (sent < SIZE) {
-        sent += chunk.length;
-        if (!req.write(chunk)) { req.once('drain', pump); return; }
-      }
-      req.end();
-    };
-    pump();
+
+    it('a 20 MB upload without a length is re-chunked to the origin', async () => {
+      const base = edge.memoryKb();
+      let peak = base;
+      const x = c.open({ edge, path: '/echo?discard=1', method: 'POST' });
+      pump(x.req, Buffer.alloc(1024 * 1024, 'z'), () => { peak = Math.max(peak, edge.memoryKb()); });
+      const res = await x.response;
+      res.stream.resume();
+      await new Promise((r) => res.stream.on('end', r));
+      assert.strictEqual(res.status, 200);
+      assert.strictEqual(res.headers['x-echo-length'], String(SIZE));
+      assert.strictEqual(JSON.parse(res.headers['x-echo-headers'])['transfer-encoding'], 'chunked');
+      assert.ok(peak - base < BOUND_KB, `RSS grew ${peak - base} KB`);
+    });
   });
-  assert.strictEqual(res.status, 200);
-  assert.strictEqual(res.headers['x-echo-length'], String(SIZE));
-});
+}

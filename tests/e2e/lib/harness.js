@@ -3,10 +3,24 @@
 // Shared pieces of the end-to-end tests: start the demo origin and tessera on
 // ephemeral loopback ports (they print the port they got), write inline configs,
 // speak raw HTTP/1.1 over sockets, and wait on conditions (never on a clock).
+//
+// Tessera starts with a plain listener (HTTP/1.1 and h2c) and a TLS one (h2 and
+// HTTP/1.1 by ALPN) with a certificate made once per test process. A scenario is
+// written once and run over every client protocol:
+//
+//   for (const proto of h.PROTOCOLS) {
+//     describe(proto, () => {
+//       const c = h.client(proto);
+//       after(() => c.close());
+//       it('...', async () => { const r = await c.request({ edge, path: '/api/nav' }); });
+//     });
+//   }
 'use strict';
 
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
+const http2 = require('node:http2');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -22,14 +36,21 @@ process.on('exit', () => {
   }
 });
 
-// Resolves with the first match of `re` in the child's stream, or rejects when
-// the child exits or `ms` passes first.
-function waitForLine(child, stream, re, ms, what) {
+// Resolves with the first match of `re` in the child's stream (with `count`, the
+// list of the first `count` matches), or rejects when the child exits or `ms`
+// passes first.
+function waitForLine(child, stream, re, ms, what, count = 0) {
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => done(new Error(`${what}: no "${re}" within ${ms}ms; got: ${buf}`)), ms);
+    const all = new RegExp(re.source, 'g');
     function onData(d) {
       buf += d.toString();
+      if (count > 0) {
+        const found = [...buf.matchAll(all)];
+        if (found.length >= count) done(null, found.slice(0, count));
+        return;
+      }
       const m = buf.match(re);
       if (m) done(null, m);
     }
@@ -72,15 +93,39 @@ async function startOrigin(args = []) {
   };
 }
 
+// A self-signed certificate for 127.0.0.1 and localhost, made once per process
+// by tools/mkcert.sh in a temporary directory: { cert, key } file names and the
+// certificate's PEM text (`ca`, for clients that verify it).
+let madeCert = null;
+function tlsCert() {
+  if (madeCert) return madeCert;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-cert-'));
+  const r = spawnSync('bash', [path.join(ROOT, 'tools', 'mkcert.sh'), dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tools/mkcert.sh failed (${r.status}): ${r.stderr}`);
+  const cert = path.join(dir, 'edge.pem');
+  madeCert = { cert, key: path.join(dir, 'edge.key'), ca: fs.readFileSync(cert) };
+  return madeCert;
+}
+
+// The listen table: a plain listener and, unless `tls` is false, a TLS one.
+function listenEntries(tls = true) {
+  const plain = '{ addr = "127.0.0.1:0" }';
+  if (!tls) return `{ ${plain} }`;
+  const c = tlsCert();
+  return `{ ${plain}, { addr = "127.0.0.1:0", tls = { cert = ${JSON.stringify(c.cert)}, ` +
+    `key = ${JSON.stringify(c.key)} } } }`;
+}
+
 // A tessera config for tests; `origins` maps a name to a list of "host:port".
-function config({ origins, routes, workers = 2, extra = '' } = {}) {
+// The listen table is on one line (startTessera counts its entries).
+function config({ origins, routes, workers = 2, extra = '', tls = true } = {}) {
   const o = Object.entries(origins || {}).map(([name, servers]) =>
     `  ${name} = { servers = { ${servers.map((s) => JSON.stringify(s)).join(', ')} },` +
     ` connect_timeout = "500ms", timeout = "2s" },`).join('\n');
   const r = (routes || [{ path: '/*', origin: Object.keys(origins || { api: 1 })[0] }])
     .map((x) => `  { path = ${JSON.stringify(x.path)}, origin = ${JSON.stringify(x.origin)} },`)
     .join('\n');
-  return `workers = ${workers}\nlisten = { { addr = "127.0.0.1:0" } }\n` +
+  return `workers = ${workers}\nlisten = ${listenEntries(tls)}\n` +
     `origins = {\n${o}\n}\nroutes = {\n${r}\n}\n${extra}\n`;
 }
 
@@ -93,7 +138,16 @@ function tmpFile(name, text) {
 
 const SANITIZER_REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
-async function startTessera(cfgText, { args = [], env = {} } = {}) {
+// How many listen entries a config text has: the `addr =` on its `listen =` line.
+function countListeners(cfgText) {
+  const m = cfgText.match(/^listen\s*=(.*)$/m);
+  return m ? Math.max(1, (m[1].match(/\baddr\s*=/g) || []).length) : 1;
+}
+
+// Starts tessera on `cfgText` and waits for one "listening" line per listen entry.
+// `port` is the first listener's port (plain in h.config), `tlsPort` the second's
+// (TLS in h.config), `ports` all of them in config order.
+async function startTessera(cfgText, { args = [], env = {}, listeners = countListeners(cfgText) } = {}) {
   const cfgPath = tmpFile('tessera.lua', cfgText);
   const child = track(spawn(TESSERA, ['-c', cfgPath, ...args],
                             { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
@@ -101,9 +155,13 @@ async function startTessera(cfgText, { args = [], env = {} } = {}) {
   let stdout = '';
   child.stderr.on('data', (d) => { stderr += d.toString(); });
   child.stdout.on('data', (d) => { stdout += d.toString(); });
-  const m = await waitForLine(child, 'stderr', /tessera listening on 127\.0\.0\.1:(\d+)/, 5000, 'tessera');
+  const ms = await waitForLine(child, 'stderr', /tessera listening on 127\.0\.0\.1:(\d+)/, 5000, 'tessera',
+                               listeners);
+  const ports = ms.map((m) => Number(m[1]));
   return {
-    port: Number(m[1]),
+    port: ports[0],
+    tlsPort: ports[1],
+    ports,
     child,
     cfgPath,
     stderr: () => stderr,
@@ -198,7 +256,6 @@ function parseResponses(text) {
 
 // One request over http with a fresh connection; resolves { status, headers, body }.
 function request({ port, path: p = '/', method = 'GET', headers = {}, body = null, agent = false }) {
-  const http = require('node:http');
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: p, method, headers, agent }, (res) => {
       const chunks = [];
@@ -224,5 +281,115 @@ async function waitFor(cond, ms = 5000, what = 'condition') {
   }
 }
 
-module.exports = { ROOT, TESSERA, ORIGIN, startOrigin, startTessera, config, tmpFile, raw,
-                   parseResponses, request, waitFor };
+// ---- protocol-agnostic clients ------------------------------------------------
+
+// h1: HTTP/1.1 on the plain port; h2c: HTTP/2 with prior knowledge on the plain
+// port; h2: HTTP/2 over TLS (ALPN "h2") on the TLS port.
+const PROTOCOLS = ['h1', 'h2c', 'h2'];
+
+function hasField(headers, name) {
+  return Object.keys(headers).some((k) => k.toLowerCase() === name);
+}
+
+// A client of one protocol. h1 opens a connection per request (or, with
+// keepAlive, pools up to maxSockets); h2c and h2 keep one session per port and
+// open a new one once the old one got GOAWAY or closed. close() ends them all.
+//
+// open({ edge | port, path, method, headers, endStream }) starts a request and
+// returns { req, response }: `req` is the writable side (end it, or write a body
+// first), `response` resolves { status, headers, stream } once the response head
+// is in (headers lower-case, no pseudo-fields; `stream` is the readable body).
+// request({ edge | port, path, method, headers, body }) sends a whole request
+// (a body goes with its Content-Length) and resolves { status, headers, body }.
+function client(proto, { keepAlive = false, maxSockets = Infinity } = {}) {
+  if (!PROTOCOLS.includes(proto)) throw new Error(`unknown protocol ${proto}`);
+  const agent = proto === 'h1' && keepAlive ? new http.Agent({ keepAlive: true, maxSockets }) : false;
+  const sessions = new Map();
+  const all = new Set();
+
+  function portOf({ edge, port }) {
+    if (port) return port;
+    if (!edge) throw new Error('request needs edge or port');
+    const p = proto === 'h2' ? edge.tlsPort : edge.port;
+    if (!p) throw new Error(`tessera has no ${proto === 'h2' ? 'TLS ' : ''}listener`);
+    return p;
+  }
+
+  function session(port) {
+    const had = sessions.get(port);
+    if (had && !had.closed && !had.destroyed && !had.goneAway) return had;
+    const s = proto === 'h2'
+      ? http2.connect(`https://127.0.0.1:${port}`, { ca: tlsCert().ca, ALPNProtocols: ['h2'] })
+      : http2.connect(`http://127.0.0.1:${port}`);
+    s.goneAway = false;
+    s.lastError = null;
+    s.on('error', (e) => { s.lastError = e; });
+    s.on('goaway', () => { s.goneAway = true; });
+    s.on('close', () => { all.delete(s); if (sessions.get(port) === s) sessions.delete(port); });
+    sessions.set(port, s);
+    all.add(s);
+    return s;
+  }
+
+  function open(opts) {
+    const { path: p = '/', method = 'GET', headers = {}, endStream = false } = opts;
+    const port = portOf(opts);
+    if (proto === 'h1') {
+      const req = http.request({ host: '127.0.0.1', port, path: p, method, headers, agent });
+      const response = new Promise((resolve, reject) => {
+        req.on('response', (res) => resolve({ status: res.statusCode, headers: res.headers, stream: res }));
+        req.on('error', reject);
+      });
+      response.catch(() => {}); // the caller awaits it, maybe after writing a body
+      if (endStream) req.end();
+      return { req, response };
+    }
+    const s = session(port);
+    const h = { ':method': method, ':path': p };
+    for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = v;
+    let req;
+    try {
+      req = s.request(h, { endStream });
+    } catch (e) {
+      return { req: null, response: Promise.reject(e) };
+    }
+    const response = new Promise((resolve, reject) => {
+      req.on('response', (hd) => {
+        const out = {};
+        for (const [k, v] of Object.entries(hd)) if (!k.startsWith(':')) out[k] = v;
+        resolve({ status: Number(hd[':status']), headers: out, stream: req });
+      });
+      req.on('error', reject);
+      req.on('close', () => reject(s.lastError ||
+        new Error(`${proto} stream closed before a response (RST_STREAM code ${req.rstCode})`)));
+    });
+    response.catch(() => {}); // the caller awaits it, maybe after writing a body
+    return { req, response };
+  }
+
+  async function request(opts) {
+    const { body = null, method = 'GET' } = opts;
+    const headers = { ...(opts.headers || {}) };
+    if (body !== null && !hasField(headers, 'content-length')) headers['content-length'] = String(Buffer.byteLength(body));
+    const x = open({ ...opts, method, headers, endStream: body === null });
+    if (body !== null) x.req.end(body);
+    const res = await x.response;
+    const chunks = [];
+    for await (const d of res.stream) chunks.push(d);
+    return { status: res.status, headers: res.headers, body: Buffer.concat(chunks).toString() };
+  }
+
+  async function close() {
+    if (agent) agent.destroy();
+    await Promise.all([...all].map((s) => new Promise((resolve) => {
+      if (s.closed || s.destroyed) return resolve();
+      s.once('close', resolve);
+      s.close();
+    })));
+  }
+
+  return { proto, open, request, close, session: (opts) => session(portOf(opts)) };
+}
+
+module.exports = { ROOT, TESSERA, ORIGIN, PROTOCOLS, startOrigin, startTessera, config, tlsCert, tmpFile,
+                   raw, parseResponses, request, client, waitFor };
