@@ -28,6 +28,9 @@ KEEP=0
 WORKERS=2            # Tessera workers = nginx worker_processes = origin threads
 START_TIMEOUT_S=5
 COMMAND="loadtest/run.sh $*"
+PROG=run.sh
+# shellcheck source=loadtest/lib.sh
+. "$HERE/lib.sh"
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
@@ -50,7 +53,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-duration_ok() { [[ "$1" =~ ^[0-9]+[smh]?$ ]]; }
 duration_ok "$DURATION" || { echo "run.sh: --duration $DURATION: expected e.g. 10s" >&2; exit 2; }
 duration_ok "$WARMUP" || { echo "run.sh: --warmup $WARMUP: expected e.g. 2s or 0" >&2; exit 2; }
 [[ "$CONNECTIONS" =~ ^[0-9]+$ && "$CONNECTIONS" -ge 1 ]] || { echo "run.sh: --connections: expected a number" >&2; exit 2; }
@@ -64,18 +66,12 @@ for t in ${TARGETS//,/ }; do
     esac
 done
 
-log() { printf '[run.sh] %s\n' "$*" >&2; }
-
 want() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
 # ---- tools ----
-find_tool() { # name, fallback path
-    command -v "$1" 2>/dev/null || { [ -x "$2" ] && echo "$2"; } || true
-}
 WRK=$(find_tool wrk /usr/bin/wrk)
 NGINX=$(find_tool nginx /usr/sbin/nginx)
 VARNISHD=$(find_tool varnishd /usr/sbin/varnishd)
-CURL=$(find_tool curl /usr/bin/curl)
 ORIGIN_BIN="$BUILD/tessera-origin"
 TESSERA_BIN="$BUILD/tessera"
 
@@ -89,128 +85,14 @@ if [ ! -x "$ORIGIN_BIN" ]; then
     exit 1
 fi
 
-RUN=$(mktemp -d "${TMPDIR:-/tmp}/tessera-loadtest.XXXXXX")
-chmod 755 "$RUN"
-PIDS=()      # processes we started, stopped in reverse order
-PID_NAMES=()
-WRK_PID=""   # the wrk in progress, if any
-
-cleanup() {
-    local rc=$?
-    local i
-    if [ -n "$WRK_PID" ] && kill -0 "$WRK_PID" 2>/dev/null; then
-        kill -TERM "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-    fi
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        local pid=${PIDS[$i]}
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-    done
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        local pid=${PIDS[$i]} n
-        for n in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "${PID_NAMES[$i]} (pid $pid) ignored SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
-        log "logs and configs kept in $RUN"
-    else
-        rm -rf "$RUN"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# wrk runs in the background and we `wait` for it: a signal interrupts `wait`
-# at once, whereas a foreground wrk that catches SIGINT itself (it does, to
-# print its summary) would make bash carry on with the next target.
-run_bg() { # output-file command...
-    local out=$1 rc=0
-    shift
-    "$@" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || rc=$?
-    WRK_PID=""
-    return "$rc"
-}
-
-started() { PIDS+=("$1"); PID_NAMES+=("$2"); }
-
-# A free loopback port: bind port 0 and report what the kernel chose (python3
-# or node); without either, the first of 18080.. that refuses connections.
-free_port() {
-    local p
-    if command -v python3 >/dev/null 2>&1 &&
-        p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null) &&
-        [ -n "$p" ]; then
-        echo "$p"; return
-    fi
-    if command -v node >/dev/null 2>&1 &&
-        p=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null) &&
-        [ -n "$p" ]; then
-        echo "$p"; return
-    fi
-    for ((p = 18080 + RANDOM % 1000; p < 20000; p++)); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    return 1
-}
-
-# Waits until 127.0.0.1:$1 accepts connections, for at most $2 seconds, while
-# process $3 is alive.
-wait_port() {
-    local port=$1 secs=$2 pid=$3 i
-    for ((i = 0; i < secs * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
+lt_start
 
 # The proxied body must be the origin's exact 2048 bytes before we time it.
-smoke_ok() {
-    local port=$1 got
-    [ -n "$CURL" ] || return 0
-    got=$("$CURL" -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 5 \
-        "http://127.0.0.1:$port/bench/2k" 2>/dev/null) || true
-    [ "$got" = "200 2048" ] && return 0
-    log "smoke test on port $port answered '${got:-nothing}', expected '200 2048'"
-    return 1
-}
+smoke_ok() { fetch_ok 1.1 "http://127.0.0.1:$1/bench/2k"; }
 
 # ---- targets ----
 declare -A PORT=() STATUS=()
 ORDER=(origin tessera nginx varnish)
-
-start_origin() {
-    "$ORIGIN_BIN" -l 127.0.0.1:0 -w "$WORKERS" -q >"$RUN/origin.out" 2>"$RUN/origin.err" &
-    local pid=$! i line=""
-    started "$pid" origin
-    for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
-        line=$(grep -m1 '^origin listening on ' "$RUN/origin.out" 2>/dev/null || true)
-        [ -n "$line" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$line" ]; then
-        echo "run.sh: tessera-origin did not start:" >&2
-        cat "$RUN/origin.err" >&2
-        exit 1
-    fi
-    PORT[origin]=${line##*:}
-    ORIGIN_ADDR="127.0.0.1:${PORT[origin]}"
-    log "origin on $ORIGIN_ADDR"
-    smoke_ok "${PORT[origin]}" || { echo "run.sh: the origin does not serve /bench/2k" >&2; exit 1; }
-    STATUS[origin]=ok
-}
 
 start_tessera() {
     if [ ! -x "$TESSERA_BIN" ]; then
@@ -259,20 +141,10 @@ start_nginx() {
         echo "run.sh: nginx is not installed:  sudo apt-get install nginx-light" >&2
         return
     fi
-    local port dir="$RUN/nginx" user_directive=""
+    local port
     port=$(free_port)
-    mkdir -p "$dir"
-    if [ "$(id -u)" = 0 ]; then user_directive="user root $(id -gn);"; fi
-    sed -e "s|@USER_DIRECTIVE@|$user_directive|" -e "s|@RUN_DIR@|$dir|g" \
-        -e "s|@PORT@|$port|g" -e "s|@ORIGIN@|$ORIGIN_ADDR|g" \
-        "$HERE/peers/nginx-proxy.conf" >"$dir/nginx.conf"
-    "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout" 2>"$dir/stderr" &
-    local pid=$!
-    started "$pid" nginx
-    if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
-        STATUS[nginx]="skipped: did not start (see $dir/stderr, $dir/error.log)"
-        cat "$dir/stderr" >&2 || true
-        KEEP=1
+    if ! start_nginx_from "$HERE/peers/nginx-proxy.conf" "$port" -e "s|@PORT@|$port|g"; then
+        STATUS[nginx]="skipped: $NGINX_WHY"
         return
     fi
     smoke_ok "$port" || { STATUS[nginx]="skipped: wrong answer to GET /bench/2k"; KEEP=1; return; }
@@ -339,16 +211,10 @@ run_wrk() { # target
     ERRORS[$t]=$(field errors)
 }
 
-ratio() { # a b -> a/b with 2 decimals, or n/a
-    if [ -n "${1:-}" ] && [ -n "${2:-}" ]; then
-        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-    else
-        echo "n/a"
-    fi
-}
-
 # ---- main ----
 start_origin
+PORT[origin]=$ORIGIN_PORT
+STATUS[origin]=ok
 want tessera && start_tessera
 want nginx && start_nginx
 want varnish && start_varnish
@@ -381,10 +247,7 @@ echo
 echo "$SUMMARY"
 
 if [ "$RECORD" = 1 ]; then
-    first_line() { "$@" 2>&1 | head -n 1 || true; }
-    MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-    MEM=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-    COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+    COMMIT=$(tessera_commit)
     VERSIONS=()
     [ -n "$NGINX" ] && VERSIONS+=("$(first_line "$NGINX" -v)")
     [ -n "$VARNISHD" ] && VERSIONS+=("$(first_line "$VARNISHD" -V)")
@@ -395,7 +258,7 @@ if [ "$RECORD" = 1 ]; then
         echo
         echo "- command: \`$COMMAND\`"
         echo "- date: $(date -u)"
-        echo "- machine: $(nproc) CPUs, ${MODEL:-unknown CPU}, $MEM RAM, $(uname -sr)"
+        machine_line
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
         echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
         echo

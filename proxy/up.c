@@ -123,7 +123,7 @@ static struct up_server *pick(struct worker *w, struct fwd *f)
 static void server_failed(struct up_server *s, const struct cfg_origin *o)
 {
     s->fails++;
-    if (s->fails >= o->max_fails) {
+    if (o->max_fails > 0 && s->fails >= o->max_fails) { /* 0: never skipped */
         s->down_until = util_now_ms() + o->fail_timeout_ms;
         log_warn("up", "origin %s server %s: %u failures in a row, skipped for %llums", o->name,
                  s->key, s->fails, (unsigned long long)o->fail_timeout_ms);
