@@ -140,7 +140,13 @@ void access__log(struct req *c)
             evbuffer_add_printf(b, "\"upstream_time\":%.3f,", up);
         else
             evbuffer_add(b, "\"upstream_time\":null,", 21);
-        evbuffer_add(b, "\"cache\":null}\n", 14);
+        if (c->cache_status[0] != '\0') {
+            evbuffer_add(b, "\"cache\":\"", 9);
+            add_json_str(b, c->cache_status, strlen(c->cache_status));
+            evbuffer_add(b, "\"}\n", 3);
+        } else {
+            evbuffer_add(b, "\"cache\":null}\n", 14);
+        }
     } else {
         strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
         evbuffer_add_printf(b, "%s - - [%s] \"", c->peer, when);
@@ -157,7 +163,9 @@ void access__log(struct req *c)
             evbuffer_add_printf(b, " urt=%.3f", up);
         else
             evbuffer_add(b, " urt=-", 6);
-        evbuffer_add(b, " cs=-\n", 6);
+        evbuffer_add(b, " cs=\"", 5);
+        add_quoted(b, c->cache_status, strlen(c->cache_status));
+        evbuffer_add(b, "\"\n", 2);
     }
     if (evbuffer_get_length(b) >= FLUSH_AT) {
         access__flush(w);

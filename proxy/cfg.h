@@ -71,11 +71,19 @@ struct cfg_seg {
     size_t len;
 };
 
+/* routes[i].cache: present when the route's responses are cached. */
+struct cfg_route_cache {
+    uint64_t ttl_ms;      /* ttl: overrides the origin's freshness; 0 = not set */
+    int ignore_origin_cc; /* ignore_origin_cache_control */
+    int allow_set_cookie; /* allow_set_cookie */
+};
+
 struct cfg_route {
     char *path; /* the pattern as written */
     struct cfg_seg *segs;
     size_t nsegs;
     const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
+    struct cfg_route_cache *cache;   /* routes[i].cache, NULL: not cached */
 };
 
 enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON };
@@ -112,6 +120,10 @@ struct cfg {
         uint64_t body_size;   /* limits.body_size: request body bytes, 100MB */
         unsigned connections; /* limits.connections: per worker, 10000 */
     } limits;
+
+    struct {
+        uint64_t memory; /* cache.memory: L1 budget in bytes, default 256MB */
+    } cache;
 
     struct {
         unsigned max_streams;    /* http2.max_concurrent_streams, default 100 */

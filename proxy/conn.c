@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc.h"
 #include "h2s.h"
 #include "log.h"
 #include "sock.h"
@@ -152,7 +153,8 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
     int has_date = 0, has_cl = 0;
     for (size_t i = 0; i < m->num_headers; i++) {
         const struct h1_header *h = &m->headers[i];
-        if (!up__pass_field(m, h, framing))
+        if (!up__pass_field(m, h, framing) ||
+            (r->rc.active && cc_strip_field(h->name, h->name_len)))
             continue;
         if (util_ieq(h->name, h->name_len, "date"))
             has_date = 1;
@@ -171,6 +173,10 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
         evbuffer_add(out, ", ", 2);
     }
     evbuffer_add(out, "1.1 tessera\r\n", 13);
+    if (r->age >= 0)
+        evbuffer_add_printf(out, "Age: %lld\r\n", (long long)r->age);
+    if (r->cache_status[0] != '\0')
+        evbuffer_add_printf(out, "Cache-Status: %s\r\n", r->cache_status);
     c->chunked_out = 0;
     switch (m->body) {
     case H1_BODY_LENGTH:

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 
+#include "cc.h"
 #include "log.h"
 #include "util.h"
 #include "worker_int.h"
@@ -448,7 +449,8 @@ static void h2_response_head(struct req *r, const struct h1_msg *m)
             memcpy(via + vlen, ", ", 2);
             vlen += 2;
         }
-        if (!up__pass_field(m, h, framing) || h->name_len >= sizeof(names[0]))
+        if (!up__pass_field(m, h, framing) || h->name_len >= sizeof(names[0]) ||
+            (r->rc.active && cc_strip_field(h->name, h->name_len)))
             continue;
         /* RFC 9113 8.2.1: field names are lower case in HTTP/2. */
         for (size_t k = 0; k < h->name_len; k++)
@@ -461,6 +463,13 @@ static void h2_response_head(struct req *r, const struct h1_msg *m)
     memcpy(via + vlen, "1.1 tessera", 11);
     vlen += 11;
     add_nv(nv, &n, "via", 3, via, vlen);
+    char age[24];
+    if (r->age >= 0) {
+        int al = snprintf(age, sizeof(age), "%lld", (long long)r->age);
+        add_nv(nv, &n, "age", 3, age, (size_t)al);
+    }
+    if (r->cache_status[0] != '\0')
+        add_nv(nv, &n, "cache-status", 12, r->cache_status, strlen(r->cache_status));
     const char *date = worker__date(r->w);
     if (!has_date)
         add_nv(nv, &n, "date", 4, date, strlen(date));

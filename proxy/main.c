@@ -24,6 +24,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "rcache.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -168,6 +169,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         struct event *ev = evsignal_new(main_base, sigs[i], on_signal, NULL);
         event_add(ev, NULL);
+    }
+    if (rc_start(current->cache.memory) < 0) {
+        fprintf(stderr, "tessera: cache.memory: cannot set up the cache\n");
+        return 1;
     }
     if (srv_start(current, tls, main_base, on_all_done, NULL) < 0)
         return 1;

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "rcache.h"
 #include "route.h"
 #include "util.h"
 #include "worker_int.h"
@@ -66,6 +67,9 @@ void req__begin(struct req *r)
     r->head_method = 0;
     r->body_done = 1;
     r->in_request = 1;
+    r->age = -1;
+    r->cache_status[0] = '\0';
+    memset(&r->rc, 0, offsetof(struct rc_state, key));
     r->method[0] = '\0';
     r->target_len = 0;
     r->ua[0] = r->referer[0] = '\0';
@@ -102,6 +106,7 @@ void req__note(struct req *r, const char *method, size_t mlen, const char *targe
 
 void req__end(struct req *r)
 {
+    rc_response_end(r, 0); /* a capture not completed by now is dropped */
     if (r->in_request) {
         access__log(r);
         r->in_request = 0;
@@ -112,6 +117,7 @@ void req__end(struct req *r)
 
 void req__fini(struct req *r)
 {
+    rc_req_fini(r);
     if (r->fwd.up != NULL)
         up__abort(r);
     cfg_unref(r->cfg);
@@ -222,6 +228,8 @@ void req__dispatch(struct req *r, const struct h1_msg *m)
         r->ops->respond(r, 404, "", "no route for this path", 0);
         return;
     }
+    if (rc_lookup(r, rm.route, m, &tg))
+        return; /* answered from the cache */
     up__prepare(r, m, &tg);
     up__start(r, rm.route->origin);
 }

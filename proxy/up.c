@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rcache.h"
 #include "util.h"
 #include "worker_int.h"
 
@@ -431,6 +432,7 @@ static void finish(struct req *r, struct up_conn *u)
         pool_put(u, f->origin);
     else
         up_close(u);
+    rc_response_end(r, 1);
     r->ops->response_end(r);
 }
 
@@ -472,6 +474,7 @@ static void relay_body(struct req *r, struct up_conn *u)
     case H1_BODY_LENGTH:
         if (n > f->resp_remaining)
             n = (size_t)f->resp_remaining;
+        rc_response_body(r, in, n);
         r->ops->response_body(r, in, n);
         f->resp_remaining -= n;
         done = f->resp_remaining == 0;
@@ -540,6 +543,7 @@ static int read_head(struct req *r, struct up_conn *u)
         f->resp_remaining = m->content_length;
         f->up_keep_alive = m->keep_alive;
         h1_chunked_init(&f->resp_chunk);
+        rc_response_head(r, m);
         r->ops->response_head(r, m);
         evbuffer_drain(in, m->head_len);
         f->resp_started = 1;

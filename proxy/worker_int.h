@@ -178,6 +178,21 @@ struct req_ops {
     void (*pause_body)(struct req *r, int paused);
 };
 
+/* The cache's view of one request (rcache.c). */
+struct rc_state {
+    unsigned active : 1;       /* the route caches: Cache-Status is sent */
+    unsigned cacheable : 1;    /* GET/HEAD with a key: a response may be stored */
+    unsigned unsafe : 1;       /* a successful response invalidates the key */
+    unsigned req_auth : 1;     /* the request carried Authorization */
+    unsigned req_no_store : 1; /* the request said Cache-Control: no-store */
+    const struct cfg_route_cache *rules;
+    struct obj *capture; /* response being stored */
+    size_t body_at;      /* body bytes captured so far */
+    uint64_t hlo, hhi;
+    size_t key_len;
+    unsigned char key[1024];
+};
+
 /* One request, whatever the protocol it came in on. */
 struct req {
     unsigned magic;
@@ -201,6 +216,9 @@ struct req {
     int status;
     uint64_t bytes_out; /* response bytes queued to the client */
     struct fwd fwd;
+    struct rc_state rc;
+    int64_t age;            /* Age to send (a cache hit), or -1 */
+    char cache_status[128]; /* Cache-Status to send, or "" */
 };
 
 struct conn {

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rcache: the server's use of the cache library (cache/) for routes that have a
+ * `cache` table. It builds the request's key, serves fresh hits from the shared
+ * L1 store without copying the body, captures storable responses from origins
+ * (RFC 9111, cache/cc.c decides) and inserts them, and removes a URL's entry
+ * after a successful unsafe request (RFC 9111 4.4). Every response of a cached
+ * route carries Cache-Status (RFC 9211).
+ *
+ * Not yet: request coalescing, stale-while-revalidate / stale-if-error,
+ * revalidation with validators, Vary variants (responses with Vary are not
+ * stored), conditional requests answered from the cache (issue 4).
+ *
+ * Thread: the store is shared (its own locks); per-request state lives in the
+ * req. rc_start runs on the main thread before the workers.
+ */
+#ifndef TESSERA_RCACHE_H
+#define TESSERA_RCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct req;
+struct h1_msg;
+struct cfg_route;
+struct up_target;
+struct evbuffer;
+
+/* Creates the L1 store of `bytes`. Returns 0 or -1. */
+int rc_start(uint64_t bytes);
+
+/* For a request on a cached route: builds the key and answers a fresh hit.
+ * Returns 1 when the request was answered from the cache, 0 when it goes on to
+ * the origin (the miss is remembered in r). */
+int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
+              const struct up_target *t);
+
+/* The origin's response head arrived: decides whether to store it. */
+void rc_response_head(struct req *r, const struct h1_msg *m);
+/* Body bytes about to be moved to the client (copied when capturing). */
+void rc_response_body(struct req *r, struct evbuffer *src, size_t n);
+/* The response is complete: stores a captured object; or drops it. */
+void rc_response_end(struct req *r, int complete);
+
+/* Releases what the request holds (an object being captured). */
+void rc_req_fini(struct req *r);
+
+#endif
