@@ -18,7 +18,10 @@
  * eviction", SOSP 2023) or, for comparison, LRU. Expiry is the caller's business
  * (it checks freshness on every hit); l1_evict_expired_step reclaims dead objects
  * early. Budgets count obj_size(); the index (hash tables, ghost) is reported
- * separately in l1_stats.index_bytes.
+ * separately in l1_stats.index_bytes. cache/EVICTION.md compares the policies.
+ *
+ * No function here takes a callback or re-enters the caller; obj_unref of an
+ * evicted object runs after the shard lock is released.
  */
 #ifndef TESSERA_L1_H
 #define TESSERA_L1_H

@@ -18,6 +18,8 @@
  *
  * Times are int64_t seconds since the Unix epoch, as in cache/cc.h (wall clock, not
  * monotonic: objects travel between nodes through the L2). TTL code passes `now`.
+ * No function here takes a callback, so none re-enters the caller. Programming
+ * errors (a bad magic, a refcount underflow) abort with file:line.
  */
 #ifndef TESSERA_OBJ_H
 #define TESSERA_OBJ_H

@@ -169,9 +169,12 @@ static const struct key origin_keys[] = {CFG_SCHEMA_ORIGINS(KEY)};
 #define BASE struct cfg_route_cache
 static const struct key route_cache_keys[] = {CFG_SCHEMA_ROUTE_CACHE(KEY)};
 #undef BASE
-static const struct section sec_route_cache = {"routes[i].cache",          route_cache_keys,
-                                         ARRAY_SIZE(route_cache_keys), sizeof(struct cfg_route_cache),
-                                         0,                            "{ ttl = \"60s\" }"};
+static const struct section sec_route_cache = {"routes[i].cache",
+                                               route_cache_keys,
+                                               ARRAY_SIZE(route_cache_keys),
+                                               sizeof(struct cfg_route_cache),
+                                               0,
+                                               "{ ttl = \"60s\" }"};
 /* Two keys are named "cache" (top level and routes[i]): this one means the route's. */
 #define sec_cache sec_route_cache
 #define BASE struct cfg_route
@@ -208,8 +211,8 @@ static const struct section sec_timeouts = {
     "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
 static const struct section sec_limits = {"limits", limit_keys, ARRAY_SIZE(limit_keys),
                                           0,        0,          "{ header_size = \"16KB\" }"};
-static const struct section sec_cache = {
-    "cache", cache_keys, ARRAY_SIZE(cache_keys), 0, 0, "{ memory = \"256MB\" }"};
+static const struct section sec_cache = {"cache", cache_keys, ARRAY_SIZE(cache_keys),
+                                         0,       0,          "{ memory = \"256MB\" }"};
 static const struct section sec_http2 = {"http2", http2_keys, ARRAY_SIZE(http2_keys),
                                          0,       0,          "{ max_concurrent_streams = 100 }"};
 static const struct section sec_log = {"log", log_keys, ARRAY_SIZE(log_keys),

@@ -48,7 +48,7 @@
       "path patterns mapped to origins, in order; the first match wins")                           \
     X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
     X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
-    X(cache, SECTION, cache, 0, 0, "{}", "", "the memory cache (L1) shared by all workers")       \
+    X(cache, SECTION, cache, 0, 0, "{}", "", "the memory cache (L1) shared by all workers")        \
     X(http2, SECTION, http2, 0, 0, "{}", "", "HTTP/2 settings sent to clients")                    \
     X(log, SECTION, log, 0, 0, "{}", "", "access and error logs")
 
@@ -102,18 +102,18 @@
 #define CFG_SCHEMA_ROUTES(X)                                                                       \
     X(path, ROUTE_PATH, path, 0, 0, NULL, "",                                                      \
       "pattern: literal segments, \":name\" for one segment, a final \"*\" for the rest")          \
-    X(origin, ORIGIN_REF, origin, 0, 0, NULL, "", "name of the origin that serves it")           \
+    X(origin, ORIGIN_REF, origin, 0, 0, NULL, "", "name of the origin that serves it")             \
     X(cache, TABLE, cache, 0, 0, "nil", "",                                                        \
-      "cache GET/HEAD responses of this route by RFC 9111: { ttl = \"60s\" } or {} to follow "  \
+      "cache GET/HEAD responses of this route by RFC 9111: { ttl = \"60s\" } or {} to follow "     \
       "the origin's Cache-Control")
 
 /* routes[i].cache (struct cfg_route_cache) */
 #define CFG_SCHEMA_ROUTE_CACHE(X)                                                                  \
     X(ttl, DURATION, ttl_ms, CFG__MS_S, 365 * CFG__MS_D, "nil", "",                                \
-      "freshness lifetime that overrides what the origin says (default: the origin decides)")     \
-    X(ignore_origin_cache_control, BOOL, ignore_origin_cc, 0, 0, "false", "",                     \
+      "freshness lifetime that overrides what the origin says (default: the origin decides)")      \
+    X(ignore_origin_cache_control, BOOL, ignore_origin_cc, 0, 0, "false", "",                      \
       "ignore no-store/private/max-age from the origin (use ttl)")                                 \
-    X(allow_set_cookie, BOOL, allow_set_cookie, 0, 0, "false", "",                                \
+    X(allow_set_cookie, BOOL, allow_set_cookie, 0, 0, "false", "",                                 \
       "store responses that set cookies (they are unstorable by default)")
 
 /* timeouts (struct cfg, .timeouts) */

@@ -225,9 +225,8 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         } else {
             rc->capture = obj_new(rc->key, rc->key_len, rc->hlo, rc->hhi, hl, (size_t)blen);
             evbuffer_remove(b, obj_head_mut(rc->capture), hl);
-            obj_set_times(rc->capture, p.response_time - p.age,
-                          p.response_time - p.age + p.ttl, p.response_time - p.age + p.ttl,
-                          p.response_time - p.age + p.ttl);
+            obj_set_times(rc->capture, p.response_time - p.age, p.response_time - p.age + p.ttl,
+                          p.response_time - p.age + p.ttl, p.response_time - p.age + p.ttl);
             rc->body_at = 0;
             snprintf(r->cache_status + strlen(r->cache_status),
                      sizeof(r->cache_status) - strlen(r->cache_status), "; stored; ttl=%s", ttl);
