@@ -32,7 +32,9 @@ origins = {
 -- Request paths to origins, in order: the first match wins. ":name" matches one
 -- segment, a final "*" the rest of the path (also "/api" itself for "/api/*").
 routes = {
-  { path = "/api/*", origin = "api" },
+  -- /api/* is a cached pass-through: stored as the origin's Cache-Control allows
+  -- (the demo origin sends max-age=60 on its fragments).
+  { path = "/api/*", origin = "api", cache = {} },
   { path = "/*",     origin = "api" },        -- everything else
 }
 

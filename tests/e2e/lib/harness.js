@@ -123,7 +123,8 @@ function config({ origins, routes, workers = 2, extra = '', tls = true } = {}) {
     `  ${name} = { servers = { ${servers.map((s) => JSON.stringify(s)).join(', ')} },` +
     ` connect_timeout = "500ms", timeout = "2s" },`).join('\n');
   const r = (routes || [{ path: '/*', origin: Object.keys(origins || { api: 1 })[0] }])
-    .map((x) => `  { path = ${JSON.stringify(x.path)}, origin = ${JSON.stringify(x.origin)} },`)
+    .map((x) => `  { path = ${JSON.stringify(x.path)}, origin = ${JSON.stringify(x.origin)}` +
+      `${x.cache ? `, cache = ${x.cache}` : ''} },`)
     .join('\n');
   return `workers = ${workers}\nlisten = ${listenEntries(tls)}\n` +
     `origins = {\n${o}\n}\nroutes = {\n${r}\n}\n${extra}\n`;
