@@ -1,4 +1,4 @@
-# loadtest/lib.sh: what run.sh and run-h2.sh share. Sourced, never run.
+# loadtest/lib.sh: what run.sh, run-h2.sh and run-cache.sh share. Sourced, never run.
 #
 # Before sourcing, the runner sets PROG (its name, for messages), HERE, ROOT,
 # BUILD, WORKERS, START_TIMEOUT_S and KEEP. It then calls lt_start, which makes
@@ -147,9 +147,12 @@ start_origin() {
 
 # nginx from the template $1 into $RUN/nginx, with extra sed expressions $3...
 # for the template's own placeholders; waits for port $2. Returns non-zero
-# (with the reason in NGINX_WHY) when it did not start.
+# (with the reason in NGINX_WHY) when it did not start. A runner that starts
+# more than one nginx names each: NGINX_DIR (prefix, default $RUN/nginx) and
+# NGINX_NAME (for `started`, default nginx), e.g.
+#   NGINX_DIR=$RUN/nginx-return NGINX_NAME=nginx-return start_nginx_from ...
 start_nginx_from() {
-    local template=$1 port=$2 dir="$RUN/nginx" user_directive="" pid
+    local template=$1 port=$2 dir="${NGINX_DIR:-$RUN/nginx}" user_directive="" pid
     shift 2
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then user_directive="user root $(id -gn);"; fi
@@ -157,7 +160,7 @@ start_nginx_from() {
         -e "s|@ORIGIN@|$ORIGIN_ADDR|g" "$@" "$template" >"$dir/nginx.conf"
     "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
-    started "$pid" nginx
+    started "$pid" "${NGINX_NAME:-nginx}"
     if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
         # shellcheck disable=SC2034  # read by the runner
         NGINX_WHY="did not start (see $dir/stderr, $dir/error.log)"

@@ -80,7 +80,7 @@ static void unref_cb(const void *data, size_t len, void *arg)
     obj_unref(&o);
 }
 
-static void serve_hit(struct req *r, struct obj *o, int64_t now)
+static void serve_obj(struct req *r, struct obj *o, int64_t now)
 {
     struct h1_msg *m = &r->w->msg;
     struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
@@ -90,9 +90,6 @@ static void serve_hit(struct req *r, struct obj *o, int64_t now)
         return;
     }
     r->age = now - obj_stored_at(o);
-    char ttl[32];
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
-    status_set(r, "tessera; hit; ttl=%s", ttl);
     r->status = m->status;
     r->ops->response_head(r, m);
     size_t blen = obj_body_len(o);
@@ -143,11 +140,16 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     int64_t now = now_s();
     struct obj *o = l1_lookup(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
     if (o != NULL && now < obj_expires_at(o)) {
-        serve_hit(r, o, now);
+        char ttl[32];
+        snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
+        status_set(r, "tessera; hit; ttl=%s", ttl);
+        serve_obj(r, o, now);
         return 1;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
-    if (o != NULL)
+    if (o != NULL && now < obj_error_until(o))
+        rc->stale = o; /* kept for stale-if-error */
+    else if (o != NULL)
         obj_unref(&o);
     return 0;
 }
@@ -219,20 +221,30 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
     if (why == NULL) {
         struct evbuffer *b = r->w->scratch;
         size_t hl = stored_head(m, b, blen);
-        if (hl + blen + rc->key_len > l1_max_object_size(store)) {
+        /* obj_size adds its header and allocator rounding (< 4 KB) to these. */
+        if (hl + blen + rc->key_len + 4096 > l1_max_object_size(store)) {
             evbuffer_drain(b, hl);
             why = "too-large";
         } else {
             rc->capture = obj_new(rc->key, rc->key_len, rc->hlo, rc->hhi, hl, (size_t)blen);
+            if (rc->capture == NULL) {
+                evbuffer_drain(b, hl);
+                why = "no-memory";
+                goto detail;
+            }
             evbuffer_remove(b, obj_head_mut(rc->capture), hl);
-            obj_set_times(rc->capture, p.response_time - p.age, p.response_time - p.age + p.ttl,
-                          p.response_time - p.age + p.ttl, p.response_time - p.age + p.ttl);
+            int64_t born = p.response_time - p.age;
+            int64_t sie = (int64_t)(rc->rules->stale_if_error_ms / 1000);
+            if (!p.must_revalidate && p.sie > sie)
+                sie = p.sie;
+            obj_set_times(rc->capture, born, born + p.ttl, born + p.ttl, born + p.ttl + sie);
             rc->body_at = 0;
             snprintf(r->cache_status + strlen(r->cache_status),
                      sizeof(r->cache_status) - strlen(r->cache_status), "; stored; ttl=%s", ttl);
             return;
         }
     }
+detail:
     snprintf(r->cache_status + strlen(r->cache_status),
              sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);
 }
@@ -256,13 +268,35 @@ void rc_response_end(struct req *r, int complete)
     struct rc_state *rc = &r->rc;
     if (rc->capture == NULL)
         return;
-    if (complete && rc->body_at == obj_body_len(rc->capture))
-        l1_insert(store, rc->capture);
+    if (complete && rc->body_at == obj_body_len(rc->capture)) {
+        int err = l1_insert(store, rc->capture);
+        if (err != L1_OK)
+            log_debug("cache", "not stored: %s", l1_strerror(err));
+    }
     obj_unref(&rc->capture);
+}
+
+int rc_has_stale(const struct req *r)
+{
+    return r->rc.stale != NULL && now_s() < obj_error_until(r->rc.stale);
+}
+
+int rc_serve_stale(struct req *r, int status)
+{
+    if (!rc_has_stale(r) || r->fwd.resp_started)
+        return 0;
+    struct obj *o = r->rc.stale;
+    r->rc.stale = NULL;
+    obj_unref(&r->rc.capture);
+    char st[96];
+    snprintf(st, sizeof(st), "stale; fwd-status=%d; detail=stale-if-error", status);
+    status_set(r, "tessera; fwd=%s", st);
+    serve_obj(r, o, now_s());
+    return 1;
 }
 
 void rc_req_fini(struct req *r)
 {
-    if (r->rc.capture != NULL)
-        obj_unref(&r->rc.capture);
+    obj_unref(&r->rc.capture);
+    obj_unref(&r->rc.stale);
 }

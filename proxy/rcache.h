@@ -7,7 +7,10 @@
  * after a successful unsafe request (RFC 9111 4.4). Every response of a cached
  * route carries Cache-Status (RFC 9211).
  *
- * Not yet: request coalescing, stale-while-revalidate / stale-if-error,
+ * Stale-if-error (RFC 5861 4): an expired copy within its window is kept by a
+ * miss and served when the origin fails (connect error, timeout, 5xx).
+ *
+ * Not yet: request coalescing, stale-while-revalidate,
  * revalidation with validators, Vary variants (responses with Vary are not
  * stored), conditional requests answered from the cache (issue 4).
  *
@@ -42,7 +45,13 @@ void rc_response_body(struct req *r, struct evbuffer *src, size_t n);
 /* The response is complete: stores a captured object; or drops it. */
 void rc_response_end(struct req *r, int complete);
 
-/* Releases what the request holds (an object being captured). */
+/* Non-zero when a stale copy is held that stale-if-error still allows. */
+int rc_has_stale(const struct req *r);
+/* Answers with the stale copy after the origin failed with `status` (RFC 5861
+ * 4). Returns 1 when it did, 0 when there is no usable stale copy. */
+int rc_serve_stale(struct req *r, int status);
+
+/* Releases what the request holds (an object being captured, a stale copy). */
 void rc_req_fini(struct req *r);
 
 #endif

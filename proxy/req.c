@@ -106,7 +106,7 @@ void req__note(struct req *r, const char *method, size_t mlen, const char *targe
 
 void req__end(struct req *r)
 {
-    rc_response_end(r, 0); /* a capture not completed by now is dropped */
+    rc_req_fini(r); /* an unfinished capture and a stale copy are dropped */
     if (r->in_request) {
         access__log(r);
         r->in_request = 0;

@@ -295,6 +295,9 @@ static void fail_request(struct req *r, int timeout)
         snprintf(msg, sizeof(msg), "origin %s timed out", name);
     else
         snprintf(msg, sizeof(msg), "origin %s unreachable", name);
+    /* RFC 5861 4: a stale copy within stale-if-error beats an error. */
+    if (rc_serve_stale(r, timeout ? 504 : 502))
+        return;
     r->ops->respond(r, timeout ? 504 : 502, "", msg, 0);
 }
 
@@ -535,6 +538,14 @@ static int read_head(struct req *r, struct up_conn *u)
         if (m->status < 200) {
             evbuffer_drain(in, m->head_len); /* interim responses are not relayed */
             continue;
+        }
+        if (m->status >= 500 && rc_has_stale(r)) {
+            /* RFC 5861 4: an origin error with a stale copy in its window. */
+            int st = m->status;
+            f->up = NULL;
+            up_close(u);
+            rc_serve_stale(r, st);
+            return -1;
         }
         u->server->fails = 0;
         f->up_ms = util_now_ms() - f->up_start_ms;

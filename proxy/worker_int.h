@@ -187,6 +187,7 @@ struct rc_state {
     unsigned req_no_store : 1; /* the request said Cache-Control: no-store */
     const struct cfg_route_cache *rules;
     struct obj *capture; /* response being stored */
+    struct obj *stale;   /* expired copy kept for stale-if-error */
     size_t body_at;      /* body bytes captured so far */
     uint64_t hlo, hhi;
     size_t key_len;
