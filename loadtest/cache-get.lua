@@ -38,11 +38,11 @@ function setup(thread)
 end
 
 if keys > 0 then
-   local cdf, reqs        -- per thread (each thread has its own Lua state)
-   local counts_top1, seen, seen_n = 0, {}, 0
+   local cdf, reqs, seen -- per thread (each thread has its own Lua state)
+   top1, keys_seen = 0, 0 -- globals, read by done() through thread:get()
 
    function init(args)
-      cdf, reqs = {}, {}
+      cdf, reqs, seen = {}, {}, {}
       local sum = 0
       for k = 1, keys do
          sum = sum + k ^ -exponent
@@ -72,13 +72,11 @@ if keys > 0 then
 
    function request()
       local k = draw()
-      if k == 1 then counts_top1 = counts_top1 + 1 end
+      if k == 1 then top1 = top1 + 1 end
       if not seen[k] then
          seen[k] = true
-         seen_n = seen_n + 1
-         keys_seen = seen_n
+         keys_seen = keys_seen + 1
       end
-      top1 = counts_top1
       return reqs[k]
    end
 end
@@ -91,7 +89,7 @@ done = function(summary, latency, requests)
    if secs > 0 then rps = summary.requests / secs end
    -- Per-thread key statistics (the union of seen keys is not available here:
    -- keys_seen is the largest per-thread count, a lower bound).
-   local seen_max, top1_sum, drawn = 0, 0, 0
+   local seen_max, top1_sum = 0, 0
    for _, t in ipairs(threads) do
       local s = t:get("keys_seen") or 0
       if s > seen_max then seen_max = s end

@@ -13,7 +13,9 @@
  */
 #include "rcache.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +32,43 @@
 
 static struct l1 *store;
 
+/* ---- request coalescing ------------------------------------------------------
+ * One "flight" per key being fetched: the first miss leads it; later misses for
+ * the key wait on its list. When the leader's response is stored (or found not
+ * storable, or the leader goes away) the waiters move to their workers'
+ * mailboxes and are woken with event_active; each then looks the key up again
+ * or goes to the origin itself. One lock guards the flight table, every wait
+ * list and every mailbox: only misses take it, and briefly. */
+#define RC_BUCKETS 1024
+#define RC_MAX_WAITERS 1000
+
+struct rc_flight {
+    struct rc_flight *next;
+    uint64_t hlo, hhi;
+    struct req *leader;
+    TAILQ_HEAD(, rc_wait) waiters;
+    unsigned nwaiters;
+};
+
+struct rc_wait {
+    struct req *r;
+    struct worker *w;
+    struct rc_flight *flight; /* NULL once in the mailbox */
+    struct event *timer;
+    TAILQ_ENTRY(rc_wait) link;
+};
+
+static pthread_mutex_t flights_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rc_flight *flights[RC_BUCKETS];
+
+static struct rc_flight **flight_slot(uint64_t hlo, uint64_t hhi)
+{
+    struct rc_flight **p = &flights[hlo % RC_BUCKETS];
+    while (*p != NULL && ((*p)->hlo != hlo || (*p)->hhi != hhi))
+        p = &(*p)->next;
+    return p;
+}
+
 int rc_start(uint64_t bytes)
 {
     store = l1_new((size_t)bytes, RC_SHARDS, L1_S3FIFO);
@@ -44,6 +83,150 @@ static int64_t now_s(void)
 static void status_set(struct req *r, const char *fmt, const char *detail)
 {
     snprintf(r->cache_status, sizeof(r->cache_status), fmt, detail);
+}
+
+static void serve_obj(struct req *r, struct obj *o, int64_t now);
+
+/* Ends the request's flight: its waiters are handed to their workers. */
+static void flight_end(struct req *r)
+{
+    struct rc_flight *f = r->rc.flight;
+    if (f == NULL)
+        return;
+    r->rc.flight = NULL;
+    struct worker *wake[64];
+    size_t nwake = 0;
+    pthread_mutex_lock(&flights_lock);
+    struct rc_flight **p = flight_slot(f->hlo, f->hhi);
+    if (*p == f)
+        *p = f->next;
+    struct rc_wait *wt;
+    while ((wt = TAILQ_FIRST(&f->waiters)) != NULL) {
+        TAILQ_REMOVE(&f->waiters, wt, link);
+        wt->flight = NULL;
+        TAILQ_INSERT_TAIL(&wt->w->rc_mail, wt, link);
+        size_t k = 0;
+        while (k < nwake && wake[k] != wt->w)
+            k++;
+        if (k == nwake && nwake < ARRAY_SIZE(wake))
+            wake[nwake++] = wt->w;
+    }
+    pthread_mutex_unlock(&flights_lock);
+    free(f);
+    for (size_t k = 0; k < nwake; k++)
+        event_active(wake[k]->rc_ev, EV_READ, 0);
+}
+
+static void wait_free(struct rc_wait *wt)
+{
+    if (wt->timer != NULL)
+        event_free(wt->timer);
+    free(wt);
+}
+
+/* A woken waiter (on its own thread): the stored answer, or the origin. */
+static void resume(struct req *r, const char *why)
+{
+    int64_t now = now_s();
+    struct obj *o =
+        why == NULL ? l1_lookup(store, r->rc.key, r->rc.key_len, r->rc.hlo, r->rc.hhi) : NULL;
+    if (o != NULL && now < obj_expires_at(o)) {
+        char ttl[32];
+        snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
+        status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
+        serve_obj(r, o, now);
+        return;
+    }
+    obj_unref(&o);
+    /* The leader's answer was not stored (or the wait timed out): this one goes
+     * to the origin itself and stores nothing, as nginx's cache lock does. */
+    r->rc.cacheable = 0;
+    status_set(r, why == NULL ? "tessera; fwd=miss; collapsed%s" : "tessera; fwd=miss; detail=%s",
+               why == NULL ? "" : why);
+    up__start(r, r->rc.origin);
+}
+
+void rc__on_mail(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct rc_mailbox mail;
+    TAILQ_INIT(&mail);
+    pthread_mutex_lock(&flights_lock);
+    struct rc_wait *wt;
+    while ((wt = TAILQ_FIRST(&w->rc_mail)) != NULL) {
+        TAILQ_REMOVE(&w->rc_mail, wt, link);
+        TAILQ_INSERT_TAIL(&mail, wt, link);
+    }
+    pthread_mutex_unlock(&flights_lock);
+    while ((wt = TAILQ_FIRST(&mail)) != NULL) {
+        TAILQ_REMOVE(&mail, wt, link);
+        struct req *r = wt->r;
+        r->rc.wait = NULL;
+        wait_free(wt);
+        resume(r, NULL);
+    }
+}
+
+/* Takes a waiter off whichever list holds it (its own thread). */
+static void wait_cancel(struct req *r)
+{
+    struct rc_wait *wt = r->rc.wait;
+    if (wt == NULL)
+        return;
+    r->rc.wait = NULL;
+    pthread_mutex_lock(&flights_lock);
+    if (wt->flight != NULL) {
+        TAILQ_REMOVE(&wt->flight->waiters, wt, link);
+        wt->flight->nwaiters--;
+    } else {
+        TAILQ_REMOVE(&wt->w->rc_mail, wt, link);
+    }
+    pthread_mutex_unlock(&flights_lock);
+    wait_free(wt);
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct req *r = arg;
+    wait_cancel(r);
+    resume(r, "wait-timeout");
+}
+
+/* Leads a new flight for r's key, or joins the one in progress. Returns
+ * RC_WAITING when r now waits, RC_FORWARD when it goes to the origin. */
+static int coalesce(struct req *r)
+{
+    struct rc_state *rc = &r->rc;
+    pthread_mutex_lock(&flights_lock);
+    struct rc_flight **p = flight_slot(rc->hlo, rc->hhi);
+    struct rc_flight *f = *p;
+    if (f == NULL) {
+        f = calloc(1, sizeof(*f));
+        if (f != NULL) {
+            f->hlo = rc->hlo;
+            f->hhi = rc->hhi;
+            f->leader = r;
+            TAILQ_INIT(&f->waiters);
+            *p = f;
+            rc->flight = f;
+        }
+        pthread_mutex_unlock(&flights_lock);
+        return RC_FORWARD;
+    }
+    struct rc_wait *wt = f->nwaiters < RC_MAX_WAITERS ? calloc(1, sizeof(*wt)) : NULL;
+    if (wt == NULL) {
+        pthread_mutex_unlock(&flights_lock);
+        rc->cacheable = 0; /* too many waiting: go, and store nothing */
+        return RC_FORWARD;
+    }
+    wt->r = r;
+    wt->w = r->w;
+    wt->flight = f;
+    TAILQ_INSERT_TAIL(&f->waiters, wt, link);
+    f->nwaiters++;
+    rc->wait = wt;
+    pthread_mutex_unlock(&flights_lock);
+    return RC_WAITING;
 }
 
 static size_t to_fields(const struct h1_msg *m, struct cc_field *f, size_t cap)
@@ -144,14 +327,21 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; ttl=%s", ttl);
         serve_obj(r, o, now);
-        return 1;
+        return RC_ANSWERED;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
     if (o != NULL && now < obj_error_until(o))
         rc->stale = o; /* kept for stale-if-error */
     else if (o != NULL)
         obj_unref(&o);
-    return 0;
+    if (r->head_method || coalesce(r) != RC_WAITING)
+        return RC_FORWARD;
+    /* Bounded by the origin's timeout: then it goes there itself. */
+    uint64_t ms = route->origin->timeout_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    rc->wait->timer = evtimer_new(r->w->base, on_wait_timeout, r);
+    evtimer_add(rc->wait->timer, &tv);
+    return RC_WAITING;
 }
 
 /* The head we store: status line and the fields a client gets, framed by a
@@ -185,8 +375,10 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
             l1_remove(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
         return;
     }
-    if (!rc->cacheable || r->head_method)
+    if (!rc->cacheable || r->head_method) {
+        flight_end(r);
         return;
+    }
     struct cc_field f[RC_MAX_FIELDS];
     struct cc_response resp = {m->status, f, to_fields(m, f, RC_MAX_FIELDS),
                                now_s() - (int64_t)((util_now_ms() - r->fwd.up_start_ms) / 1000)};
@@ -245,6 +437,7 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         }
     }
 detail:
+    flight_end(r); /* nothing will be stored: the waiters go on now */
     snprintf(r->cache_status + strlen(r->cache_status),
              sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);
 }
@@ -266,14 +459,17 @@ void rc_response_body(struct req *r, struct evbuffer *src, size_t n)
 void rc_response_end(struct req *r, int complete)
 {
     struct rc_state *rc = &r->rc;
-    if (rc->capture == NULL)
+    if (rc->capture == NULL) {
+        flight_end(r);
         return;
+    }
     if (complete && rc->body_at == obj_body_len(rc->capture)) {
         int err = l1_insert(store, rc->capture);
         if (err != L1_OK)
             log_debug("cache", "not stored: %s", l1_strerror(err));
     }
     obj_unref(&rc->capture);
+    flight_end(r);
 }
 
 int rc_has_stale(const struct req *r)
@@ -297,6 +493,8 @@ int rc_serve_stale(struct req *r, int status)
 
 void rc_req_fini(struct req *r)
 {
+    wait_cancel(r);
+    flight_end(r);
     obj_unref(&r->rc.capture);
     obj_unref(&r->rc.stale);
 }

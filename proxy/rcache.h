@@ -10,7 +10,7 @@
  * Stale-if-error (RFC 5861 4): an expired copy within its window is kept by a
  * miss and served when the origin fails (connect error, timeout, 5xx).
  *
- * Not yet: request coalescing, stale-while-revalidate,
+ * Not yet: hit-for-miss markers, stale-while-revalidate,
  * revalidation with validators, Vary variants (responses with Vary are not
  * stored), conditional requests answered from the cache (issue 4).
  *
@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
+
 struct req;
 struct h1_msg;
 struct cfg_route;
@@ -32,9 +34,16 @@ struct evbuffer;
 /* Creates the L1 store of `bytes`. Returns 0 or -1. */
 int rc_start(uint64_t bytes);
 
-/* For a request on a cached route: builds the key and answers a fresh hit.
- * Returns 1 when the request was answered from the cache, 0 when it goes on to
- * the origin (the miss is remembered in r). */
+enum rc_verdict {
+    RC_FORWARD = 0,  /* go to the origin (a miss, a bypass, or the fetch leader) */
+    RC_ANSWERED = 1, /* answered from the cache */
+    RC_WAITING = 2,  /* parked behind another request fetching the same key */
+};
+
+/* For a request on a cached route: builds the key, answers a fresh hit, or parks
+ * the request behind the one already fetching its key (request coalescing: one
+ * origin request per key; the wait list is capped and the wait bounded by the
+ * origin's timeout, after which the waiter goes to the origin without storing). */
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
               const struct up_target *t);
 
@@ -50,6 +59,9 @@ int rc_has_stale(const struct req *r);
 /* Answers with the stale copy after the origin failed with `status` (RFC 5861
  * 4). Returns 1 when it did, 0 when there is no usable stale copy. */
 int rc_serve_stale(struct req *r, int status);
+
+/* The worker's mailbox of woken waiters (runs on the worker's thread). */
+void rc__on_mail(evutil_socket_t fd, short what, void *arg);
 
 /* Releases what the request holds (an object being captured, a stale copy). */
 void rc_req_fini(struct req *r);

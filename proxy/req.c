@@ -228,8 +228,15 @@ void req__dispatch(struct req *r, const struct h1_msg *m)
         r->ops->respond(r, 404, "", "no route for this path", 0);
         return;
     }
-    if (rc_lookup(r, rm.route, m, &tg))
-        return; /* answered from the cache */
+    int rc = rc_lookup(r, rm.route, m, &tg);
+    if (rc == RC_ANSWERED)
+        return;
     up__prepare(r, m, &tg);
+    if (rc == RC_WAITING) {
+        /* Another request is fetching this key: this one waits for it (rcache.c
+         * starts it later if it must still go to the origin). */
+        r->rc.origin = rm.route->origin;
+        return;
+    }
     up__start(r, rm.route->origin);
 }

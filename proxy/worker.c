@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rcache.h"
 #include "tls.h"
 #include "util.h"
 #include "worker_int.h"
@@ -303,6 +304,8 @@ static struct worker *worker_new(unsigned id, struct cfg *c, struct tls_ctx **tl
     w->reap_ev = event_new(w->base, -1, 0, on_reap, w);
     w->access_buf = evbuffer_new();
     w->scratch = evbuffer_new();
+    TAILQ_INIT(&w->rc_mail);
+    w->rc_ev = event_new(w->base, -1, 0, rc__on_mail, w);
     w->listeners = xcalloc(nfds, sizeof(*w->listeners));
     w->largs = xcalloc(nfds ? nfds : 1, sizeof(*w->largs));
     w->nlisteners = nfds;

@@ -26,6 +26,8 @@
 
 struct conn;
 struct up_conn;
+struct rc_wait;
+struct rc_flight;
 struct h2s;
 struct tls_ctx;
 
@@ -88,8 +90,10 @@ struct worker {
     char date[40];
     time_t date_sec;
 
-    struct h1_msg msg;          /* scratch for the head being parsed (one at a time) */
-    struct evbuffer *scratch;   /* body bytes handed on from chunked origins */
+    struct h1_msg msg;                       /* scratch for the head being parsed (one at a time) */
+    struct evbuffer *scratch;                /* body bytes handed on from chunked origins */
+    TAILQ_HEAD(rc_mailbox, rc_wait) rc_mail; /* coalesced requests to wake (rcache.c) */
+    struct event *rc_ev;
     struct h1_limits up_limits; /* limits for origin response heads */
 
     /* Closed conns and upstream connections, freed on the next loop turn so that
@@ -186,9 +190,12 @@ struct rc_state {
     unsigned req_auth : 1;     /* the request carried Authorization */
     unsigned req_no_store : 1; /* the request said Cache-Control: no-store */
     const struct cfg_route_cache *rules;
-    struct obj *capture; /* response being stored */
-    struct obj *stale;   /* expired copy kept for stale-if-error */
-    size_t body_at;      /* body bytes captured so far */
+    struct obj *capture;             /* response being stored */
+    struct obj *stale;               /* expired copy kept for stale-if-error */
+    struct rc_flight *flight;        /* this request leads the fetch of its key */
+    struct rc_wait *wait;            /* this request waits for another's fetch */
+    const struct cfg_origin *origin; /* where a waiter goes if it must */
+    size_t body_at;                  /* body bytes captured so far */
     uint64_t hlo, hhi;
     size_t key_len;
     unsigned char key[1024];

@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# loadtest/run-cache.sh: cache hits of 2 KB pages through Tessera and its peers.
+#
+# Starts tessera-origin (ephemeral port), then, in front of it and each from a
+# temporary directory on 127.0.0.1: Tessera with its cache on, nginx with
+# proxy_cache (peers/nginx-cache.conf), Varnish caching by the origin's headers
+# (peers/varnish-cache.vcl), and nginx answering `return 200` with the same 2048
+# bytes (peers/nginx-return.conf), the ceiling. Two scenarios, each run against
+# one target at a time (never two at once):
+#   hot   one 2 KB page, GET /bench/2k?cc=public%2C%20max-age%3D600, again and again
+#   zipf  the same page under --keys keys (&k=1..N appended), chosen by a
+#         Zipf(--zipf) distribution (cache-get.lua, the same for every target)
+# Before a target is timed in a scenario, its cache is warmed (one request per
+# key) and a second request must be a hit (Tessera: Cache-Status "hit"; nginx:
+# X-Cache HIT; Varnish: X-Varnish with two ids); a target that fails this is
+# skipped with the reason. The origin's request counter is read around every
+# timed run: a hot cache lets (almost) nothing through.
+# Prints markdown tables and appends a dated section to loadtest/RESULTS.md.
+# Everything it started is stopped on exit. It builds nothing: run
+# `cmake -B build && cmake --build build` first.
+#
+#   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2]
+#                         [--warmup 2s] [--keys 10000] [--zipf 0.99] [--build DIR]
+#                         [--scenarios hot,zipf]
+#                         [--targets tessera,nginx-cache,varnish,nginx-return]
+#                         [--perf] [--no-record] [--keep]
+#
+# --perf records Tessera with `perf record -g -p PID -- sleep 5` during its timed
+# run of each scenario (from 2 s in; needs --duration of 8s or more), keeps the
+# temporary directory with the perf data and reports, prints the top symbols,
+# and implies --no-record (perf takes CPU from the run it observes).
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+DURATION=10s
+CONNECTIONS=64
+THREADS=2
+WARMUP=2s
+KEYS=10000
+ZIPF_S=0.99
+BUILD="$ROOT/build"
+SCENARIOS="hot,zipf"
+TARGETS="tessera,nginx-cache,varnish,nginx-return"
+PERF=0
+RECORD=1
+KEEP=0
+WORKERS=2 # Tessera workers = nginx worker_processes = origin threads
+START_TIMEOUT_S=5
+COMMAND="loadtest/run-cache.sh${*:+ $*}"
+PROG=run-cache.sh
+# shellcheck source=loadtest/lib.sh
+. "$HERE/lib.sh"
+
+# Every origin endpoint sets Cache-Control from ?cc=: the page is fresh for 10 min.
+CC_QUERY="cc=public%2C%20max-age%3D600"
+PAGE="/bench/2k?$CC_QUERY"
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) DURATION=${2:?}; shift 2 ;;
+        --connections) CONNECTIONS=${2:?}; shift 2 ;;
+        --threads) THREADS=${2:?}; shift 2 ;;
+        --warmup) WARMUP=${2:?}; shift 2 ;;
+        --keys) KEYS=${2:?}; shift 2 ;;
+        --zipf) ZIPF_S=${2:?}; shift 2 ;;
+        --build)
+            BUILD=$(cd "${2:?}" 2>/dev/null && pwd) || { echo "run-cache.sh: --build $2: no such directory" >&2; exit 2; }
+            shift 2 ;;
+        --scenarios) SCENARIOS=${2:?}; shift 2 ;;
+        --targets) TARGETS=${2:?}; shift 2 ;;
+        --perf) PERF=1; RECORD=0; KEEP=1; shift ;;
+        --no-record) RECORD=0; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run-cache.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+seconds_of() { # "10s", "2m", "1h", "10" -> seconds
+    local n=${1%[smh]}
+    case "$1" in *m) echo $((n * 60)) ;; *h) echo $((n * 3600)) ;; *) echo "$n" ;; esac
+}
+
+duration_ok "$DURATION" || { echo "run-cache.sh: --duration $DURATION: expected e.g. 10s" >&2; exit 2; }
+duration_ok "$WARMUP" || { echo "run-cache.sh: --warmup $WARMUP: expected e.g. 2s or 0" >&2; exit 2; }
+[[ "$CONNECTIONS" =~ ^[0-9]+$ && "$CONNECTIONS" -ge 1 ]] || { echo "run-cache.sh: --connections: expected a number" >&2; exit 2; }
+[[ "$THREADS" =~ ^[0-9]+$ && "$THREADS" -ge 1 && "$THREADS" -le "$CONNECTIONS" ]] || {
+    echo "run-cache.sh: --threads: expected 1..connections" >&2; exit 2; }
+[[ "$KEYS" =~ ^[0-9]+$ && "$KEYS" -ge 1 && "$KEYS" -le 1000000 ]] || {
+    echo "run-cache.sh: --keys: expected 1..1000000" >&2; exit 2; }
+[[ "$ZIPF_S" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run-cache.sh: --zipf: expected an exponent, e.g. 0.99" >&2; exit 2; }
+DURATION_S=$(seconds_of "$DURATION")
+# The warmed entries must stay fresh (max-age=600) until the timed run ends.
+if [ "$DURATION_S" -gt 500 ]; then
+    echo "run-cache.sh: --duration: at most 500s (the pages are fresh for 600s from warming)" >&2
+    exit 2
+fi
+if [ "$PERF" = 1 ] && [ "$DURATION_S" -lt 8 ]; then
+    echo "run-cache.sh: --perf records 5s from 2s into the run: use --duration 8s or more" >&2
+    exit 2
+fi
+
+ORDER=(tessera nginx-cache varnish nginx-return)
+for t in ${TARGETS//,/ }; do
+    case "$t" in tessera|nginx-cache|varnish|nginx-return) ;; *)
+        echo "run-cache.sh: --targets: unknown target '$t' (${ORDER[*]})" >&2; exit 2 ;;
+    esac
+done
+for s in ${SCENARIOS//,/ }; do
+    case "$s" in hot|zipf) ;; *)
+        echo "run-cache.sh: --scenarios: unknown scenario '$s' (hot, zipf)" >&2; exit 2 ;;
+    esac
+done
+
+want() { [[ ",$TARGETS," == *",$1,"* ]]; }
+want_scenario() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+
+# ---- tools ----
+WRK=$(find_tool wrk /usr/bin/wrk)
+NGINX=$(find_tool nginx /usr/sbin/nginx)
+VARNISHD=$(find_tool varnishd /usr/sbin/varnishd)
+PERF_BIN=$(find_tool perf /usr/bin/perf)
+ORIGIN_BIN="$BUILD/tessera-origin"
+TESSERA_BIN="$BUILD/tessera"
+
+if [ -z "$WRK" ]; then
+    echo "run-cache.sh: wrk is not installed:  sudo apt-get install wrk" >&2
+    exit 1
+fi
+if [ -z "$CURL" ]; then
+    # Warming and the hit checks need it (fetch_ok alone would pass without).
+    echo "run-cache.sh: curl is not installed:  sudo apt-get install curl" >&2
+    exit 1
+fi
+if [ "$PERF" = 1 ] && [ -z "$PERF_BIN" ]; then
+    echo "run-cache.sh: --perf: perf is not installed:  sudo apt-get install linux-perf" >&2
+    exit 1
+fi
+if [ ! -x "$ORIGIN_BIN" ]; then
+    echo "run-cache.sh: $ORIGIN_BIN not found; build it first:" >&2
+    echo "  cmake -S . -B build && cmake --build build --target tessera-origin tessera" >&2
+    exit 1
+fi
+
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+lt_start
+
+# ---- targets ----
+declare -A PORT=() STATUS=()
+TESSERA_PID=""
+
+# Every target must answer the page with 200 and the origin's 2048 bytes.
+smoke_ok() { fetch_ok 1.1 "http://127.0.0.1:$1$PAGE"; }
+
+start_tessera() {
+    if [ ! -x "$TESSERA_BIN" ]; then
+        STATUS[tessera]="skipped: $TESSERA_BIN not built"
+        return
+    fi
+    local port dir="$RUN/tessera" pid
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/tessera.lua" <<EOF
+workers = $WORKERS
+listen = { { addr = "127.0.0.1:$port" } }
+origins = { api = { servers = { "$ORIGIN_ADDR" }, connect_timeout = "1s", timeout = "5s", keepalive = 64 } }
+routes = { { path = "/*", origin = "api", cache = {} } }
+cache = { memory = "256MB" }
+log = { access = false }
+EOF
+    (cd "$ROOT" && exec "$TESSERA_BIN" -c "$dir/tessera.lua") >"$dir/stdout" 2>"$dir/stderr" &
+    pid=$!
+    started "$pid" tessera
+    if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
+        if kill -0 "$pid" 2>/dev/null; then
+            STATUS[tessera]="skipped: not listening on $port after ${START_TIMEOUT_S}s (see $dir/stderr)"
+        else
+            local rc=0
+            wait "$pid" || rc=$?
+            STATUS[tessera]="skipped: exited with status $rc at start (see $dir/stderr)"
+        fi
+        log "tessera: ${STATUS[tessera]}"
+        tail -n 5 "$dir/stderr" >&2 || true
+        KEEP=1
+        return
+    fi
+    if ! smoke_ok "$port"; then
+        STATUS[tessera]="skipped: wrong answer to GET $PAGE (see $dir/stderr)"
+        KEEP=1
+        return
+    fi
+    TESSERA_PID=$pid
+    PORT[tessera]=$port
+    STATUS[tessera]=ok
+    log "tessera on 127.0.0.1:$port (pid $pid)"
+}
+
+start_nginx_cache() {
+    if [ -z "$NGINX" ]; then
+        STATUS[nginx-cache]="skipped: not installed (sudo apt-get install nginx-light)"
+        echo "run-cache.sh: nginx is not installed:  sudo apt-get install nginx-light" >&2
+        return
+    fi
+    local port
+    port=$(free_port)
+    if ! NGINX_DIR="$RUN/nginx-cache" NGINX_NAME=nginx-cache \
+        start_nginx_from "$HERE/peers/nginx-cache.conf" "$port" -e "s|@PORT@|$port|g"; then
+        STATUS[nginx-cache]="skipped: $NGINX_WHY"
+        return
+    fi
+    smoke_ok "$port" || { STATUS[nginx-cache]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
+    PORT[nginx-cache]=$port
+    STATUS[nginx-cache]=ok
+    log "nginx-cache on 127.0.0.1:$port"
+}
+
+# The ceiling serves the origin's own 2048 bytes, fetched now, so that every
+# target sends the same body. It goes between single quotes in nginx.conf: only
+# characters that need no escaping there (nor in sed) are accepted.
+start_nginx_return() {
+    if [ -z "$NGINX" ]; then
+        STATUS[nginx-return]="skipped: not installed (sudo apt-get install nginx-light)"
+        return
+    fi
+    local port body
+    body=$("$CURL" -s --max-time 5 "http://$ORIGIN_ADDR/bench/2k") || true
+    if [ "${#body}" != 2048 ] || [[ ! "$body" =~ ^[A-Za-z0-9{}\":,._-]+$ ]]; then
+        STATUS[nginx-return]="skipped: the origin's /bench/2k body is not 2048 plain characters"
+        return
+    fi
+    port=$(free_port)
+    if ! NGINX_DIR="$RUN/nginx-return" NGINX_NAME=nginx-return \
+        start_nginx_from "$HERE/peers/nginx-return.conf" "$port" -e "s|@PORT@|$port|g" \
+        -e "s|@BODY@|$body|"; then
+        STATUS[nginx-return]="skipped: $NGINX_WHY"
+        return
+    fi
+    smoke_ok "$port" || { STATUS[nginx-return]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
+    PORT[nginx-return]=$port
+    STATUS[nginx-return]=ok
+    log "nginx-return on 127.0.0.1:$port"
+}
+
+start_varnish() {
+    if [ -z "$VARNISHD" ]; then
+        STATUS[varnish]="skipped: not installed (sudo apt-get install varnish)"
+        echo "run-cache.sh: varnish is not installed:  sudo apt-get install varnish" >&2
+        return
+    fi
+    local port dir="$RUN/varnish" pid
+    port=$(free_port)
+    mkdir -p "$dir"
+    sed -e "s|@ORIGIN_HOST@|127.0.0.1|g" -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" \
+        "$HERE/peers/varnish-cache.vcl" >"$dir/varnish.vcl"
+    # -T none: no management CLI port; -F: stay in the foreground so we own it.
+    "$VARNISHD" -F -n "$dir/work" -a "127.0.0.1:$port" -f "$dir/varnish.vcl" \
+        -s malloc,256m -T none >"$dir/stdout" 2>"$dir/stderr" &
+    pid=$!
+    started "$pid" varnish
+    # VCL compilation takes a moment; allow twice the usual start time.
+    if ! wait_port "$port" $((START_TIMEOUT_S * 2)) "$pid"; then
+        STATUS[varnish]="skipped: did not start (see $dir/stderr)"
+        tail -n 20 "$dir/stderr" >&2 || true
+        KEEP=1
+        return
+    fi
+    smoke_ok "$port" || { STATUS[varnish]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
+    PORT[varnish]=$port
+    STATUS[varnish]=ok
+    log "varnish on 127.0.0.1:$port"
+}
+
+# ---- warming and hit checks ----
+origin_requests() { # the origin's request counter (/__stats does not count itself)
+    "$CURL" -s --max-time 5 "http://$ORIGIN_ADDR/__stats" | sed -n 's/^{"requests":\([0-9]*\).*/\1/p'
+}
+
+paths_of() { # scenario -> the paths it requests, one a line
+    if [ "$1" = hot ]; then
+        echo "$PAGE"
+    else
+        awk -v n="$KEYS" -v p="$PAGE" 'BEGIN { for (k = 1; k <= n; k++) print p "&k=" k }'
+    fi
+}
+
+# One request per key over one keep-alive connection (a curl config file with
+# every URL); each must answer 200 with 2048 bytes.
+warm() { # scenario target -> 0, or 1 with the reason in WHY
+    local s=$1 t=$2 port=${PORT[$2]} cfg="$RUN/warm-$1-$2.curl" out="$RUN/warm-$1-$2.txt" bad
+    paths_of "$s" | awk -v base="http://127.0.0.1:$port" \
+        '{ printf "url = \"%s%s\"\noutput = \"/dev/null\"\n", base, $0 }' >"$cfg"
+    "$CURL" -s --max-time 300 -K "$cfg" -w '%{http_code} %{size_download}\n' >"$out" 2>&1 || true
+    bad=$(grep -cv '^200 2048$' "$out" || true)
+    if [ "$(wc -l <"$out")" != "$(paths_of "$s" | wc -l)" ] || [ "$bad" != 0 ]; then
+        WHY="warming failed: $bad of $(paths_of "$s" | wc -l) answers were not 200 with 2048 bytes (see $out)"
+        KEEP=1
+        return 1
+    fi
+    rm -f "$cfg" "$out"
+    return 0
+}
+
+# The response head of a second request must say it came from the cache.
+is_hit() { # target head
+    case "$1" in
+        tessera) grep -qiE '^Cache-Status:[^;]*;[[:space:]]*hit([;[:space:]]|$)' <<<"$2" ;;
+        nginx-cache) grep -qiE '^X-Cache:[[:space:]]*HIT' <<<"$2" ;;
+        varnish) grep -qiE '^X-Varnish:[[:space:]]*[0-9]+[[:space:]]+[0-9]+' <<<"$2" ||
+            grep -qiE '^Age:[[:space:]]*[1-9]' <<<"$2" ;;
+        nginx-return) return 0 ;; # not a cache: nothing to hit
+    esac
+}
+
+check_hits() { # scenario target -> 0, or 1 with the reason in WHY
+    local s=$1 t=$2 path head paths
+    if [ "$s" = hot ]; then paths=("$PAGE"); else
+        paths=("$PAGE&k=1" "$PAGE&k=$(((KEYS + 1) / 2))" "$PAGE&k=$KEYS"); fi
+    for path in "${paths[@]}"; do
+        head=$("$CURL" -s --max-time 5 -D - -o /dev/null "http://127.0.0.1:${PORT[$t]}$path" | tr -d '\r') || true
+        if ! is_hit "$t" "$head"; then
+            WHY="GET $path again after warming was not a hit: $(grep -iE '^(HTTP/|Cache-Status|X-Cache|X-Varnish|Age)' <<<"$head" | paste -sd ' ' -)"
+            log "$t: $WHY"
+            KEEP=1
+            return 1
+        fi
+    done
+    return 0
+}
+
+# ---- measuring ----
+declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() WARM_MISSES=() FAILED_WHY=()
+declare -A KEYS_SEEN=() TOP1=()
+PERF_REPORTS=()
+
+# perf on Tessera from 2 s into the timed run, for 5 s; the report goes next to it.
+perf_start() { # scenario
+    local data="$RUN/perf-$1.data"
+    (sleep 2 && exec "$PERF_BIN" record -g -p "$TESSERA_PID" -o "$data" -- sleep 5) \
+        >"$RUN/perf-$1.log" 2>&1 &
+    PERF_PID=$!
+    started "$PERF_PID" perf
+}
+
+perf_finish() { # scenario
+    local data="$RUN/perf-$1.data" rep="$RUN/perf-$1.txt"
+    wait "$PERF_PID" 2>/dev/null || true
+    if [ ! -s "$data" ]; then
+        log "perf: no data (see $RUN/perf-$1.log)"
+        return
+    fi
+    # Flat profile (self time, no call chains), then with children (inclusive).
+    "$PERF_BIN" report -i "$data" --stdio --no-children -g none --sort dso,symbol \
+        --percent-limit 0.3 >"$rep" 2>/dev/null || true
+    "$PERF_BIN" report -i "$data" --stdio --children -g none --sort symbol \
+        --percent-limit 2 >"$RUN/perf-$1-children.txt" 2>/dev/null || true
+    PERF_REPORTS+=("$1:$rep")
+}
+
+run_wrk() { # scenario target
+    local s=$1 t=$2 port=${PORT[$2]} out="$RUN/wrk-$1-$2.txt" json before after keys=0
+    local url="http://127.0.0.1:$port$PAGE"
+    [ "$s" = zipf ] && keys=$KEYS
+
+    before=$(origin_requests)
+    if ! warm "$s" "$t"; then FAILED_WHY[$s/$t]="skipped: $WHY"; log "$t: $WHY"; return; fi
+    after=$(origin_requests)
+    WARM_MISSES[$s/$t]=$((after - before))
+    if ! check_hits "$s" "$t"; then FAILED_WHY[$s/$t]="skipped: $WHY"; return; fi
+
+    if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
+        WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
+            -d"$WARMUP" -s "$HERE/cache-get.lua" "$url" || true
+    fi
+    log "$s: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
+    before=$(origin_requests)
+    [ "$PERF" = 1 ] && [ "$t" = tessera ] && perf_start "$s"
+    if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg "$out" "$WRK" -t"$THREADS" \
+        -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/cache-get.lua" "$url"; then
+        FAILED_WHY[$s/$t]="failed: wrk exited non-zero (see $out)"
+        KEEP=1
+        return
+    fi
+    after=$(origin_requests)
+    [ "$PERF" = 1 ] && [ "$t" = tessera ] && perf_finish "$s"
+    json=$(grep -m1 '^{"target"' "$out" || true)
+    if [ -z "$json" ]; then
+        FAILED_WHY[$s/$t]="failed: no result line from wrk (see $out)"
+        KEEP=1
+        return
+    fi
+    field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$json"; }
+    RPS[$s/$t]=$(field rps)
+    P50[$s/$t]=$(field p50_ms)
+    P99[$s/$t]=$(field p99_ms)
+    ERRORS[$s/$t]=$(field errors)
+    KEYS_SEEN[$s/$t]=$(field keys_seen)
+    TOP1[$s/$t]=$(field top1_pct)
+    ORIGIN_REQS[$s/$t]=$((after - before))
+}
+
+# ---- main ----
+start_origin
+want tessera && start_tessera
+want nginx-cache && start_nginx_cache
+want varnish && start_varnish
+want nginx-return && start_nginx_return
+
+for s in hot zipf; do
+    want_scenario "$s" || continue
+    for t in "${ORDER[@]}"; do
+        want "$t" || continue
+        [ "${STATUS[$t]:-}" = ok ] || continue
+        run_wrk "$s" "$t"
+    done
+done
+
+scenario_name() {
+    case "$1" in
+        hot) echo "hot: one 2 KB page" ;;
+        zipf) echo "zipf: $KEYS keys, s=$ZIPF_S" ;;
+    esac
+}
+
+row_missing() { # scenario target
+    if [ "${STATUS[$2]:-}" != ok ]; then echo "${STATUS[$2]:-not run}"; else echo "${FAILED_WHY[$1/$2]:-not run}"; fi
+}
+
+# Ratios as asked by the cache issue: req/s of Tessera over each other target
+# (at least 1.2 vs nginx-cache, 2 vs varnish, 0.8 vs nginx-return), and p99 of
+# Tessera over the caching peers' (at most 1: no worse).
+rps_ratio() { ratio "${RPS[$1/tessera]:-}" "${RPS[$1/$2]:-}"; }
+p99_ratio() { ratio "${P99[$1/tessera]:-}" "${P99[$1/$2]:-}"; }
+verdict() { # value op bound -> "met" / "NOT met" / ""
+    [ "$1" = n/a ] && return
+    awk -v v="$1" -v b="$3" -v op="$2" 'BEGIN {
+        ok = (op == ">=") ? (v >= b) : (v <= b); print ok ? "met" : "NOT met" }'
+}
+
+TABLE=$(
+    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | tessera/this |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|"
+    for s in hot zipf; do
+        want_scenario "$s" || continue
+        for t in "${ORDER[@]}"; do
+            want "$t" || continue
+            if [ -n "${RPS[$s/$t]:-}" ]; then
+                printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" \
+                    "${RPS[$s/$t]}" "${P50[$s/$t]}" "${P99[$s/$t]}" "${ERRORS[$s/$t]}" \
+                    "${ORIGIN_REQS[$s/$t]}" "$(rps_ratio "$s" "$t")"
+            else
+                printf '| %s | %s | %s | | | | | |\n' "$(scenario_name "$s")" "$t" "$(row_missing "$s" "$t")"
+            fi
+        done
+    done
+)
+
+GOALS=$(
+    echo "| scenario | tessera/nginx-cache req/s (>= 1.2) | tessera/varnish req/s (>= 2) | tessera/nginx-return req/s (>= 0.8) | tessera/nginx-cache p99 (<= 1) | tessera/varnish p99 (<= 1) |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for s in hot zipf; do
+        want_scenario "$s" || continue
+        a=$(rps_ratio "$s" nginx-cache) b=$(rps_ratio "$s" varnish) c=$(rps_ratio "$s" nginx-return)
+        d=$(p99_ratio "$s" nginx-cache) e=$(p99_ratio "$s" varnish)
+        printf '| %s | %s %s | %s %s | %s %s | %s %s | %s %s |\n' "$(scenario_name "$s")" \
+            "$a" "$(verdict "$a" ">=" 1.2)" "$b" "$(verdict "$b" ">=" 2)" \
+            "$c" "$(verdict "$c" ">=" 0.8)" "$d" "$(verdict "$d" "<=" 1)" "$e" "$(verdict "$e" "<=" 1)"
+    done
+)
+
+NOTES=""
+for s in hot zipf; do
+    want_scenario "$s" || continue
+    line=""
+    for t in "${ORDER[@]}"; do
+        [ -n "${WARM_MISSES[$s/$t]:-}" ] && line+="$t ${WARM_MISSES[$s/$t]}, "
+    done
+    [ -n "$line" ] && NOTES+="- origin requests while warming ($s): ${line%, }"$'\n'
+done
+if want_scenario zipf; then
+    line=""
+    for t in "${ORDER[@]}"; do
+        [ -n "${KEYS_SEEN[zipf/$t]:-}" ] && line+="$t ${TOP1[zipf/$t]}% / ${KEYS_SEEN[zipf/$t]}, "
+    done
+    [ -n "$line" ] && NOTES+="- zipf draws, requests for key 1 / distinct keys seen by one wrk thread: ${line%, }"$'\n'
+fi
+NOTES=${NOTES%$'\n'}
+
+echo
+echo "$TABLE"
+echo
+echo "$GOALS"
+echo
+echo "$NOTES"
+
+if [ "$PERF" = 1 ]; then
+    for pr in "${PERF_REPORTS[@]}"; do
+        echo
+        echo "perf, tessera, ${pr%%:*} (${pr#*:}; call graphs: perf report -i ${pr#*:}, .txt -> .data):"
+        grep -E '^ +[0-9]' "${pr#*:}" | head -n 25
+    done
+fi
+
+if [ "$RECORD" = 1 ]; then
+    COMMIT=$(tessera_commit)
+    VERSIONS=()
+    [ -n "$NGINX" ] && VERSIONS+=("$(first_line "$NGINX" -v)")
+    [ -n "$VARNISHD" ] && VERSIONS+=("$(first_line "$VARNISHD" -V)")
+    VERSIONS+=("$(first_line "$WRK" -v | sed 's/ *Copyright.*//')" "tessera $COMMIT")
+    {
+        echo
+        echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — cache hits: one 2 KB page and a Zipf mix, $CONNECTIONS connections, $DURATION"
+        echo
+        echo "- command: \`$COMMAND\`"
+        echo "- date: $(date -u)"
+        machine_line
+        echo "- load average before the run: $LOAD_AT_START"
+        echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua; $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
+        echo "- caches: tessera \`routes = { { path = \"/*\", origin = \"api\", cache = {} } }\`, \`cache = { memory = \"256MB\" }\`; nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
+        echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run"
+        echo
+        echo "$TABLE"
+        echo
+        echo "$GOALS"
+        echo
+        echo "$NOTES"
+    } >>"$HERE/RESULTS.md"
+    log "appended to loadtest/RESULTS.md"
+fi
