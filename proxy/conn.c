@@ -292,8 +292,9 @@ static void start_request(struct conn *c, const struct h1_msg *m)
     c->req_body_seen = 0;
     if (c->req_body_chunked)
         h1_chunked_init(&c->req_chunk);
+    size_t head_len = m->head_len; /* m is scratch a cache hit may reuse */
     req__dispatch(r, m);
-    evbuffer_drain(sock_in(c->sock), m->head_len);
+    evbuffer_drain(sock_in(c->sock), head_len);
     if (c->state != CONN_PROXY || r->status != 0)
         return;
     if (!r->body_done) {

@@ -306,8 +306,9 @@ static void dispatch(struct h2s *h, struct h2_stream *st, int end_stream)
         r->ops->respond(r, 414, "", "request-target over limits.uri_size", 0);
         return;
     }
+    int no_body = m->body == H1_BODY_NONE; /* m is scratch a cache hit may reuse */
     req__dispatch(r, m);
-    if (m->body == H1_BODY_NONE && !r->body_done)
+    if (no_body && !r->body_done)
         r->body_done = 1;
 }
 

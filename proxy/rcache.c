@@ -85,7 +85,7 @@ static void status_set(struct req *r, const char *fmt, const char *detail)
     snprintf(r->cache_status, sizeof(r->cache_status), fmt, detail);
 }
 
-static void serve_obj(struct req *r, struct obj *o, int64_t now);
+static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond);
 
 /* Ends the request's flight: its waiters are handed to their workers. */
 static void flight_end(struct req *r)
@@ -94,7 +94,7 @@ static void flight_end(struct req *r)
     if (f == NULL)
         return;
     r->rc.flight = NULL;
-    struct worker *wake[64];
+    struct worker *wake[256]; /* workers are at most 256 (cfg) */
     size_t nwake = 0;
     pthread_mutex_lock(&flights_lock);
     struct rc_flight **p = flight_slot(f->hlo, f->hhi);
@@ -134,7 +134,7 @@ static void resume(struct req *r, const char *why)
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
-        serve_obj(r, o, now);
+        serve_obj(r, o, now, NULL);
         return;
     }
     obj_unref(&o);
@@ -263,7 +263,11 @@ static void unref_cb(const void *data, size_t len, void *arg)
     obj_unref(&o);
 }
 
-static void serve_obj(struct req *r, struct obj *o, int64_t now)
+/* Sends a stored object. With `cond` (the request's fields), a matching
+ * If-None-Match / If-Modified-Since gets 304 Not Modified (RFC 9111 4.3.2,
+ * RFC 9110 13.2.2). Note: this parses into the worker's scratch head, which
+ * may be the request's own parsed head: callers must not use that afterwards. */
+static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond)
 {
     struct h1_msg *m = &r->w->msg;
     struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
@@ -271,6 +275,23 @@ static void serve_obj(struct req *r, struct obj *o, int64_t now)
         obj_unref(&o); /* cannot happen for what rc_response_head wrote */
         r->ops->respond(r, 500, "", "cached object unreadable", 0);
         return;
+    }
+    if (cond != NULL && m->status == 200) {
+        int e = h1_header_find(m, "etag", 0), l = h1_header_find(m, "last-modified", 0);
+        if (cc_not_modified(
+                cond, e >= 0 ? m->headers[e].value : NULL, e >= 0 ? m->headers[e].value_len : 0,
+                l >= 0 ? m->headers[l].value : NULL, l >= 0 ? m->headers[l].value_len : 0)) {
+            m->status = 304;
+            m->reason = "Not Modified";
+            m->reason_len = 12;
+            m->body = H1_BODY_NONE;
+            r->age = now - obj_stored_at(o);
+            r->status = 304;
+            r->ops->response_head(r, m);
+            obj_unref(&o);
+            r->ops->response_end(r);
+            return;
+        }
     }
     r->age = now - obj_stored_at(o);
     r->status = m->status;
@@ -326,7 +347,7 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; ttl=%s", ttl);
-        serve_obj(r, o, now);
+        serve_obj(r, o, now, &cq);
         return RC_ANSWERED;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
@@ -487,7 +508,7 @@ int rc_serve_stale(struct req *r, int status)
     char st[96];
     snprintf(st, sizeof(st), "stale; fwd-status=%d; detail=stale-if-error", status);
     status_set(r, "tessera; fwd=%s", st);
-    serve_obj(r, o, now_s());
+    serve_obj(r, o, now_s(), NULL);
     return 1;
 }
 

@@ -32,6 +32,19 @@ async function originHits(fn) {
 
 const cc = (v) => `cc=${encodeURIComponent(v)}`;
 
+describe('h1 only', () => {
+  it('pipelined requests answered from the cache stay in order', async () => {
+    const ids = [901, 902];
+    const pipeline = ids.map((i, k) => `GET /api/product/${i} HTTP/1.1\r\nHost: x\r\n` +
+      (k === ids.length - 1 ? 'Connection: close\r\n' : '') + '\r\n').join('');
+    await h.raw(edge.port, pipeline); // stores both (the Host is part of the key)
+    const res = await h.raw(edge.port, pipeline);
+    const rs = h.parseResponses(res.text);
+    assert.deepStrictEqual(rs.map((r) => JSON.parse(r.body).id), ids);
+    assert.ok(rs.every((r) => /hit/.test(r.headers['cache-status'])));
+  });
+});
+
 for (const [pi, proto] of h.PROTOCOLS.entries()) {
   describe(proto, () => {
     const c = h.client(proto);
@@ -157,6 +170,29 @@ for (const [pi, proto] of h.PROTOCOLS.entries()) {
       const p = `/forced/api/product/${id()}?${cc('max-age=1')}`;
       const r = await c.request({ edge, path: p });
       assert.match(r.headers['cache-status'], /stored; ttl=30/);
+    });
+
+    it('If-None-Match matching the stored ETag gets 304 from the cache (RFC 9111 4.3.2)', async () => {
+      const p = `/api/product/${id()}?etag=1`;
+      const first = await c.request({ edge, path: p });
+      assert.ok(first.headers.etag);
+      const n = await originHits(async () => {
+        const r = await c.request({ edge, path: p, headers: { 'if-none-match': first.headers.etag } });
+        assert.strictEqual(r.status, 304);
+        assert.strictEqual(r.body, '');
+        assert.strictEqual(r.headers.etag, first.headers.etag);
+        const other = await c.request({ edge, path: p, headers: { 'if-none-match': '"nope"' } });
+        assert.strictEqual(other.status, 200);
+      });
+      assert.strictEqual(n, 0);
+    });
+
+    it('If-Modified-Since not before Last-Modified gets 304 from the cache (RFC 9110 13.1.3)', async () => {
+      const p = `/api/product/${id()}?lm=1`;
+      const first = await c.request({ edge, path: p });
+      assert.ok(first.headers['last-modified']);
+      const r = await c.request({ edge, path: p, headers: { 'if-modified-since': first.headers['last-modified'] } });
+      assert.strictEqual(r.status, 304);
     });
 
     it('responses of routes without a cache table carry no Cache-Status', async () => {
