@@ -20,6 +20,12 @@ listen = {
   { addr = "127.0.0.1:8443", tls = { cert = "conf/tls/edge.pem", key = "conf/tls/edge.key" } },
 }
 
+-- The admin listener: Prometheus text at http://127.0.0.1:9901/metrics.
+admin = { addr = "127.0.0.1:9901" }
+
+-- The memory cache shared by all workers.
+cache = { memory = "256MB" }
+
 -- Upstream pools, by name. Servers are numeric "ip:port" (no DNS at load time).
 origins = {
   api = {

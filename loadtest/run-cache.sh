@@ -19,8 +19,15 @@
 # Everything it started is stopped on exit. It builds nothing: run
 # `cmake -B build && cmake --build build` first.
 #
+# With --rounds N, every target is timed N times per scenario, round-robin
+# (tessera, nginx-cache, varnish, nginx-return, tessera, ...), and the table
+# gives the medians: the machine is shared, and a disturbance then spoils one
+# round of each target rather than every round of one. The "other CPU %"
+# column is the share of the machine's CPU that processes not started by this
+# script used during the timed runs (the highest over the rounds).
+#
 #   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2]
-#                         [--warmup 2s] [--keys 10000] [--zipf 0.99] [--build DIR]
+#                         [--warmup 2s] [--rounds 1] [--keys 10000] [--zipf 0.99] [--build DIR]
 #                         [--scenarios hot,zipf]
 #                         [--targets tessera,nginx-cache,varnish,nginx-return]
 #                         [--perf] [--no-record] [--keep]
@@ -39,6 +46,7 @@ DURATION=10s
 CONNECTIONS=64
 THREADS=2
 WARMUP=2s
+ROUNDS=1
 KEYS=10000
 ZIPF_S=0.99
 BUILD="$ROOT/build"
@@ -68,6 +76,7 @@ while [ $# -gt 0 ]; do
         --connections) CONNECTIONS=${2:?}; shift 2 ;;
         --threads) THREADS=${2:?}; shift 2 ;;
         --warmup) WARMUP=${2:?}; shift 2 ;;
+        --rounds) ROUNDS=${2:?}; shift 2 ;;
         --keys) KEYS=${2:?}; shift 2 ;;
         --zipf) ZIPF_S=${2:?}; shift 2 ;;
         --build)
@@ -96,10 +105,13 @@ duration_ok "$WARMUP" || { echo "run-cache.sh: --warmup $WARMUP: expected e.g. 2
 [[ "$KEYS" =~ ^[0-9]+$ && "$KEYS" -ge 1 && "$KEYS" -le 1000000 ]] || {
     echo "run-cache.sh: --keys: expected 1..1000000" >&2; exit 2; }
 [[ "$ZIPF_S" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run-cache.sh: --zipf: expected an exponent, e.g. 0.99" >&2; exit 2; }
+[[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "run-cache.sh: --rounds: expected a number" >&2; exit 2; }
 DURATION_S=$(seconds_of "$DURATION")
-# The warmed entries must stay fresh (max-age=600) until the timed run ends.
-if [ "$DURATION_S" -gt 500 ]; then
-    echo "run-cache.sh: --duration: at most 500s (the pages are fresh for 600s from warming)" >&2
+WARMUP_S=$(seconds_of "$WARMUP")
+# The pages are warmed once per scenario and must stay fresh (max-age=600)
+# until its last timed run ends.
+if [ $((ROUNDS * 4 * (DURATION_S + WARMUP_S + 1))) -gt 540 ]; then
+    echo "run-cache.sh: --rounds x 4 targets x (--duration + --warmup) must stay under 9 minutes (the pages are fresh for 600s from warming)" >&2
     exit 2
 fi
 if [ "$PERF" = 1 ] && [ "$DURATION_S" -lt 8 ]; then
@@ -279,7 +291,8 @@ start_varnish() {
 
 # ---- warming and hit checks ----
 origin_requests() { # the origin's request counter (/__stats does not count itself)
-    "$CURL" -s --max-time 5 "http://$ORIGIN_ADDR/__stats" | sed -n 's/^{"requests":\([0-9]*\).*/\1/p'
+    { "$CURL" -s --max-time 5 "http://$ORIGIN_ADDR/__stats" || true; } |
+        sed -n 's/^{"requests":\([0-9]*\).*/\1/p'
 }
 
 paths_of() { # scenario -> the paths it requests, one a line
@@ -346,7 +359,8 @@ CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 NCPU=$(nproc)
 
 ticks_now() { # -> "machine_ticks our_server_ticks"
-    { head -n 1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null; } | awk -v root=$$ '
+    # (cat fails on a process that ended between the glob and the read: ignored)
+    { head -n 1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root=$$ '
         NR == 1 { m = $2 + $3 + $4; next }
         {   pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
             ppid[pid] = f[2]; t[pid] = f[12] + f[13] }
@@ -386,11 +400,14 @@ other_cpu_end() {
             other = (y[1] - x[1]) - (y[2] - x[2]) - (c1 - c0)
             if (other < 0) other = 0
             cap = (s1 - s0) * hz * ncpu
-            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }')
+            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }') || true
+    OTHER_PCT=${OTHER_PCT:-0}
 }
 
 # ---- measuring ----
-declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() WARM_MISSES=() FAILED_WHY=() OTHER_CPU=()
+declare -A READY=() FAILED_WHY=() WARM_MISSES=()
+declare -A R_RPS=() R_P50=() R_P99=() R_ERRORS=() R_ORIGIN=() R_OTHER=() # per round
+declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() OTHER_CPU=() EACH_RPS=() # over the rounds
 declare -A KEYS_SEEN=() TOP1=()
 PERF_REPORTS=()
 
@@ -418,24 +435,34 @@ perf_finish() { # scenario
     PERF_REPORTS+=("$1:$rep")
 }
 
-run_wrk() { # scenario target
-    local s=$1 t=$2 port=${PORT[$2]} out="$RUN/wrk-$1-$2.txt" json before after keys=0
-    local url="http://127.0.0.1:$port$PAGE"
-    [ "$s" = zipf ] && keys=$KEYS
-
+# Warms target t's cache for scenario s and checks that it hits; sets
+# READY[s/t], or FAILED_WHY[s/t] with the reason.
+prepare() { # scenario target
+    local s=$1 t=$2 before after
     before=$(origin_requests)
     if ! warm "$s" "$t"; then FAILED_WHY[$s/$t]="skipped: $WHY"; log "$t: $WHY"; return; fi
     after=$(origin_requests)
     WARM_MISSES[$s/$t]=$((after - before))
     if ! check_hits "$s" "$t"; then FAILED_WHY[$s/$t]="skipped: $WHY"; return; fi
+    READY[$s/$t]=1
+}
+
+# One timed wrk run (after an untimed one of --warmup); results in the R_*
+# arrays under s/t/round.
+measure() { # scenario target round
+    local s=$1 t=$2 r=$3 port=${PORT[$2]} out="$RUN/wrk-$1-$2-$3.txt" json before after keys=0
+    local url="http://127.0.0.1:$port$PAGE" k=$1/$2/$3
+    [ "$s" = zipf ] && keys=$KEYS
 
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
         WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
             -d"$WARMUP" -s "$HERE/cache-get.lua" "$url" || true
     fi
-    log "$s: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
+    log "$s, round $r/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
     before=$(origin_requests)
-    [ "$PERF" = 1 ] && [ "$t" = tessera ] && perf_start "$s"
+    local profile=0
+    [ "$PERF" = 1 ] && [ "$t" = tessera ] && [ "$r" = 1 ] && profile=1
+    [ "$profile" = 1 ] && perf_start "$s"
     other_cpu_start
     if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg "$out" "$WRK" -t"$THREADS" \
         -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/cache-get.lua" "$url"; then
@@ -444,9 +471,8 @@ run_wrk() { # scenario target
         return
     fi
     other_cpu_end
-    OTHER_CPU[$s/$t]=$OTHER_PCT
     after=$(origin_requests)
-    [ "$PERF" = 1 ] && [ "$t" = tessera ] && perf_finish "$s"
+    [ "$profile" = 1 ] && perf_finish "$s"
     json=$(grep -m1 '^{"target"' "$out" || true)
     if [ -z "$json" ]; then
         FAILED_WHY[$s/$t]="failed: no result line from wrk (see $out)"
@@ -454,13 +480,42 @@ run_wrk() { # scenario target
         return
     fi
     field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$json"; }
-    RPS[$s/$t]=$(field rps)
-    P50[$s/$t]=$(field p50_ms)
-    P99[$s/$t]=$(field p99_ms)
-    ERRORS[$s/$t]=$(field errors)
+    R_RPS[$k]=$(field rps)
+    R_P50[$k]=$(field p50_ms)
+    R_P99[$k]=$(field p99_ms)
+    R_ERRORS[$k]=$(field errors)
+    R_ORIGIN[$k]=$((after - before))
+    R_OTHER[$k]=$OTHER_PCT
     KEYS_SEEN[$s/$t]=$(field keys_seen)
     TOP1[$s/$t]=$(field top1_pct)
-    ORIGIN_REQS[$s/$t]=$((after - before))
+}
+
+median() { # numbers... -> their median
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Over the rounds of s/t: the medians of req/s, p50 and p99, the sums of errors
+# and origin requests, the highest other-CPU share, and each round's req/s.
+aggregate() { # scenario target
+    local s=$1 t=$2 r rps=() p50=() p99=() errors=0 origin=0 other=0 each=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+        [ -n "${R_RPS[$s/$t/$r]:-}" ] || return 0 # a failed round: no row
+        rps+=("${R_RPS[$s/$t/$r]}")
+        p50+=("${R_P50[$s/$t/$r]}")
+        p99+=("${R_P99[$s/$t/$r]}")
+        errors=$((errors + R_ERRORS[$s/$t/$r]))
+        origin=$((origin + R_ORIGIN[$s/$t/$r]))
+        [ "${R_OTHER[$s/$t/$r]}" -gt "$other" ] && other=${R_OTHER[$s/$t/$r]}
+        each+="$(printf '%.0f' "${R_RPS[$s/$t/$r]}") "
+    done
+    RPS[$s/$t]=$(median "${rps[@]}")
+    P50[$s/$t]=$(median "${p50[@]}")
+    P99[$s/$t]=$(median "${p99[@]}")
+    ERRORS[$s/$t]=$errors
+    ORIGIN_REQS[$s/$t]=$origin
+    OTHER_CPU[$s/$t]=$other
+    EACH_RPS[$s/$t]=${each% }
 }
 
 # ---- main ----
@@ -470,12 +525,21 @@ want nginx-cache && start_nginx_cache
 want varnish && start_varnish
 want nginx-return && start_nginx_return
 
+# Per scenario: warm and check every target, then the rounds, each timing
+# every target once in turn (so that a passing disturbance hits one round of
+# each rather than every round of one).
 for s in hot zipf; do
     want_scenario "$s" || continue
     for t in "${ORDER[@]}"; do
-        want "$t" || continue
-        [ "${STATUS[$t]:-}" = ok ] || continue
-        run_wrk "$s" "$t"
+        want "$t" && [ "${STATUS[$t]:-}" = ok ] && prepare "$s" "$t"
+    done
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for t in "${ORDER[@]}"; do
+            [ -n "${READY[$s/$t]:-}" ] && [ -z "${FAILED_WHY[$s/$t]:-}" ] && measure "$s" "$t" "$round"
+        done
+    done
+    for t in "${ORDER[@]}"; do
+        [ -n "${READY[$s/$t]:-}" ] && aggregate "$s" "$t"
     done
 done
 
@@ -502,18 +566,18 @@ verdict() { # value op bound -> "met" / "NOT met" / ""
 }
 
 TABLE=$(
-    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | other CPU % | tessera/this |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | other CPU % | tessera/this | req/s per round |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for s in hot zipf; do
         want_scenario "$s" || continue
         for t in "${ORDER[@]}"; do
             want "$t" || continue
             if [ -n "${RPS[$s/$t]:-}" ]; then
-                printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" \
+                printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" \
                     "${RPS[$s/$t]}" "${P50[$s/$t]}" "${P99[$s/$t]}" "${ERRORS[$s/$t]}" \
-                    "${ORIGIN_REQS[$s/$t]}" "${OTHER_CPU[$s/$t]}" "$(rps_ratio "$s" "$t")"
+                    "${ORIGIN_REQS[$s/$t]}" "${OTHER_CPU[$s/$t]}" "$(rps_ratio "$s" "$t")" "${EACH_RPS[$s/$t]}"
             else
-                printf '| %s | %s | %s | | | | | | |\n' "$(scenario_name "$s")" "$t" "$(row_missing "$s" "$t")"
+                printf '| %s | %s | %s | | | | | | | |\n' "$(scenario_name "$s")" "$t" "$(row_missing "$s" "$t")"
             fi
         done
     done
@@ -580,7 +644,7 @@ if [ "$RECORD" = 1 ]; then
         machine_line
         echo "- load average before the run: $LOAD_AT_START"
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
-        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua; $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua, $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
         echo "- caches: tessera \`routes = { { path = \"/*\", origin = \"api\", cache = {} } }\`, \`cache = { memory = \"256MB\" }\`; nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
         echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run"
         echo

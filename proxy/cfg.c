@@ -188,6 +188,11 @@ static const struct key log_keys[] = {CFG_SCHEMA_LOG(KEY)};
 static const struct key http2_keys[] = {CFG_SCHEMA_HTTP2(KEY)};
 static const struct key cache_keys[] = {CFG_SCHEMA_CACHE(KEY)};
 #undef BASE
+#define BASE struct cfg_admin
+static const struct key admin_keys[] = {CFG_SCHEMA_ADMIN(KEY)};
+#undef BASE
+#define BASE struct cfg
+#undef BASE
 
 static const struct section sec_listen = {"listen[i]",
                                           listen_keys,
@@ -211,6 +216,12 @@ static const struct section sec_timeouts = {
     "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
 static const struct section sec_limits = {"limits", limit_keys, ARRAY_SIZE(limit_keys),
                                           0,        0,          "{ header_size = \"16KB\" }"};
+static const struct section sec_admin = {"admin",
+                                         admin_keys,
+                                         ARRAY_SIZE(admin_keys),
+                                         sizeof(struct cfg_admin),
+                                         0,
+                                         "{ addr = \"127.0.0.1:9901\" }"};
 static const struct section sec_cache = {"cache", cache_keys, ARRAY_SIZE(cache_keys),
                                          0,       0,          "{ memory = \"256MB\" }"};
 static const struct section sec_http2 = {"http2", http2_keys, ARRAY_SIZE(http2_keys),

@@ -85,6 +85,14 @@ struct cfg_route {
     size_t nsegs;
     const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
     struct cfg_route_cache *cache;   /* routes[i].cache, NULL: not cached */
+    /* Cache outcome counters of this route in this generation (rcache.c, atomic;
+     * the one mutable part of a generation, read by /metrics). */
+    uint64_t stats[8];
+};
+
+/* admin: the admin listener (metrics). */
+struct cfg_admin {
+    struct cfg_addr addr; /* admin.addr */
 };
 
 enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON };
@@ -104,6 +112,8 @@ struct cfg {
     size_t norigins;
 
     struct cfg_route *routes; /* in file order; the first match wins */
+
+    struct cfg_admin *admin; /* admin, NULL: no admin listener */
     size_t nroutes;
 
     struct {

@@ -48,6 +48,8 @@
       "path patterns mapped to origins, in order; the first match wins")                           \
     X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
     X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
+    X(admin, TABLE, admin, 0, 0, "nil", "",                                                        \
+      "the admin listener: { addr = \"127.0.0.1:9901\" } serves /metrics (Prometheus text)")       \
     X(cache, SECTION, cache, 0, 0, "{}", "", "the memory cache (L1) shared by all workers")        \
     X(http2, SECTION, http2, 0, 0, "{}", "", "HTTP/2 settings sent to clients")                    \
     X(log, SECTION, log, 0, 0, "{}", "", "access and error logs")
@@ -144,6 +146,10 @@
       "largest request body; larger gets 413")                                                     \
     X(connections, UINT, limits.connections, 1, 1000000, "10000", "connections",                   \
       "client connections per worker; further ones wait in the accept queue")
+
+/* admin (struct cfg_admin) */
+#define CFG_SCHEMA_ADMIN(X)                                                                        \
+    X(addr, ADDR, addr, 0, 0, NULL, "", "where the admin listener binds; keep it on loopback")
 
 /* cache (struct cfg, .cache) */
 #define CFG_SCHEMA_CACHE(X)                                                                        \

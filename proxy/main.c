@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "cfg.h"
+#include "admin.h"
 #include "log.h"
 #include "rcache.h"
 #include "tls.h"
@@ -177,6 +178,8 @@ int main(int argc, char **argv)
     if (srv_start(current, tls, main_base, on_all_done, NULL) < 0)
         return 1;
     srv_tls_free(tls, current->nlisten); /* the workers hold their own references */
+    if (admin_start(main_base, current, &current) < 0)
+        return 1;
     log_info("main", "tessera %s started: %u workers, config %s", TESSERA_VERSION, current->workers,
              cfg_path);
     event_base_dispatch(main_base);

@@ -32,6 +32,35 @@
 
 static struct l1 *store;
 
+const char *const rc_stat_names[RC_NSTATS] = {"hits",      "misses", "stale_served",
+                                              "collapsed", "stored", "bypassed"};
+
+static void count(const struct req *r, enum rc_stat st)
+{
+    if (r->rc.route != NULL)
+        __atomic_add_fetch(&((struct cfg_route *)r->rc.route)->stats[st], 1, __ATOMIC_RELAXED);
+}
+
+void rc_metrics(struct evbuffer *out)
+{
+    if (store == NULL)
+        return;
+    struct l1_stats st;
+    l1_stats(store, &st);
+    evbuffer_add_printf(out,
+                        "# HELP tessera_cache_bytes Bytes held by the memory cache.\n"
+                        "# TYPE tessera_cache_bytes gauge\ntessera_cache_bytes %llu\n"
+                        "# TYPE tessera_cache_max_bytes gauge\ntessera_cache_max_bytes %llu\n"
+                        "# TYPE tessera_cache_objects gauge\ntessera_cache_objects %llu\n"
+                        "# TYPE tessera_cache_evictions_total counter\n"
+                        "tessera_cache_evictions_total %llu\n"
+                        "# TYPE tessera_cache_inserts_total counter\n"
+                        "tessera_cache_inserts_total %llu\n",
+                        (unsigned long long)st.bytes, (unsigned long long)st.max_bytes,
+                        (unsigned long long)st.objects, (unsigned long long)st.evictions,
+                        (unsigned long long)st.inserts);
+}
+
 /* ---- request coalescing ------------------------------------------------------
  * One "flight" per key being fetched: the first miss leads it; later misses for
  * the key wait on its list. When the leader's response is stored (or found not
@@ -134,6 +163,7 @@ static void resume(struct req *r, const char *why)
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
+        count(r, RC_COLLAPSED);
         serve_obj(r, o, now, NULL);
         return;
     }
@@ -318,15 +348,18 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         return 0;
     rc->active = 1;
     rc->rules = route->cache;
+    rc->route = route;
     int get = util_ieq(m->method, m->method_len, "GET") || r->head_method;
     rc->unsafe = cc_is_unsafe_method(m->method, m->method_len);
     if ((!get && !rc->unsafe) || build_key(r, m, t) != KEY_OK) {
         rc->unsafe = 0;
         status_set(r, "tessera; fwd=%s", "bypass");
+        count(r, RC_BYPASS);
         return 0;
     }
     if (rc->unsafe) {
         status_set(r, "tessera; fwd=%s", "bypass");
+        count(r, RC_BYPASS);
         return 0;
     }
     rc->req_auth = h1_header_find(m, "authorization", 0) >= 0;
@@ -339,6 +372,7 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     if (cc_request_no_cache(&cq)) {
         /* RFC 9111 5.2.1.4: the client wants a response validated at the origin. */
         status_set(r, "tessera; fwd=%s", "request");
+        count(r, RC_MISS);
         return 0;
     }
     int64_t now = now_s();
@@ -347,10 +381,12 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; ttl=%s", ttl);
+        count(r, RC_HIT);
         serve_obj(r, o, now, &cq);
         return RC_ANSWERED;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
+    count(r, RC_MISS);
     if (o != NULL && now < obj_error_until(o))
         rc->stale = o; /* kept for stale-if-error */
     else if (o != NULL)
@@ -452,6 +488,7 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
                 sie = p.sie;
             obj_set_times(rc->capture, born, born + p.ttl, born + p.ttl, born + p.ttl + sie);
             rc->body_at = 0;
+            count(r, RC_STORED);
             snprintf(r->cache_status + strlen(r->cache_status),
                      sizeof(r->cache_status) - strlen(r->cache_status), "; stored; ttl=%s", ttl);
             return;
@@ -508,6 +545,7 @@ int rc_serve_stale(struct req *r, int status)
     char st[96];
     snprintf(st, sizeof(st), "stale; fwd-status=%d; detail=stale-if-error", status);
     status_set(r, "tessera; fwd=%s", st);
+    count(r, RC_STALE);
     serve_obj(r, o, now_s(), NULL);
     return 1;
 }

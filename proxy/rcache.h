@@ -31,6 +31,13 @@ struct cfg_route;
 struct up_target;
 struct evbuffer;
 
+/* Per-route counters (cfg_route.stats). */
+enum rc_stat { RC_HIT, RC_MISS, RC_STALE, RC_COLLAPSED, RC_STORED, RC_BYPASS, RC_NSTATS };
+extern const char *const rc_stat_names[RC_NSTATS];
+
+/* Writes the store's gauges and counters (Prometheus text) to `out`. */
+void rc_metrics(struct evbuffer *out);
+
 /* Creates the L1 store of `bytes`. Returns 0 or -1. */
 int rc_start(uint64_t bytes);
 

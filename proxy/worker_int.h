@@ -195,6 +195,7 @@ struct rc_state {
     struct rc_flight *flight;        /* this request leads the fetch of its key */
     struct rc_wait *wait;            /* this request waits for another's fetch */
     const struct cfg_origin *origin; /* where a waiter goes if it must */
+    const struct cfg_route *route;   /* for the route's counters */
     size_t body_at;                  /* body bytes captured so far */
     uint64_t hlo, hhi;
     size_t key_len;

@@ -34,6 +34,8 @@ Tessera demo is up (Ctrl-C stops it):
   curl -s --http2-prior-knowledge http://127.0.0.1:8080/api/product/1     (h2c)
   curl -sk --http2 https://127.0.0.1:8443/api/product/1                  (h2 over TLS)
   nghttp -nv https://127.0.0.1:8443/api/nav                              (the h2 session)
+  curl -si http://127.0.0.1:8080/api/product/1 | grep Cache-Status       (twice: miss, then hit)
+  curl -s http://127.0.0.1:9901/metrics                                  (Prometheus text)
   curl -s http://127.0.0.1:8080/api/reviews/42
   curl -si http://127.0.0.1:8080/api/price/7
   curl -s http://127.0.0.1:8080/api/nav
