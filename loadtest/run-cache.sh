@@ -349,29 +349,35 @@ check_hits() { # scenario target -> 0, or 1 with the reason in WHY
 
 # ---- other load on the machine ----
 # Other engineers' builds and tests share these CPUs. Around every timed run we
-# take the machine's user+system CPU time (/proc/stat; softirq, where loopback
-# networking mostly lands, is left out) and subtract ours: the processes
-# descended from this script (the servers, read from /proc/PID/stat) and the
-# children it waited for (wrk and curl, from `times`). What is left, as a share
-# of the run's CPU capacity, is the "other CPU" column: near 0 on a quiet
-# machine; a row where it is high was measured while something else ran.
+# take the machine's user+system CPU time (/proc/stat; irq and softirq are left
+# out) and subtract what is ours or works for us: the processes descended from
+# this script (the servers, from /proc/PID/stat), the children it waited for
+# (wrk and curl, from `times`), and the kernel's threads (ksoftirqd, kworker:
+# loopback traffic lands there under load). What is left, as a share of the
+# run's CPU capacity, is the "other CPU" column: near 0 on a quiet machine; a
+# row where it is high was measured while something else ran. The busiest other
+# processes of each run are listed in $RUN/other-cpu-SCENARIO-TARGET-ROUND.txt.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 NCPU=$(nproc)
 
-ticks_now() { # -> "machine_ticks our_server_ticks"
+# Writes "machine TICKS" then "PID CLASS TICKS COMM" for every process, CLASS
+# being ours, kernel or other.
+cpu_snapshot() { # file
     # (cat fails on a process that ended between the glob and the read: ignored)
     { head -n 1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root=$$ '
-        NR == 1 { m = $2 + $3 + $4; next }
-        {   pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-            ppid[pid] = f[2]; t[pid] = f[12] + f[13] }
+        NR == 1 { print "machine", $2 + $3 + $4; next }
+        {   pid = $1; comm = $0; sub(/^[0-9]+ \(/, "", comm); sub(/\) .*$/, "", comm)
+            gsub(/ /, "_", comm)
+            line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+            ppid[pid] = f[2]; t[pid] = f[12] + f[13]; name[pid] = comm }
         END {
-            ours = 0
             for (p in t) {
                 q = p
-                for (n = 0; n < 64 && q != "" && q != "0" && q != root; n++) q = ppid[q]
-                if (q == root) ours += t[p]
+                for (n = 0; n < 64 && q != "" && q != "0" && q != "2" && q != root; n++) q = ppid[q]
+                class = (q == root) ? "ours" : (q == "2" ? "kernel" : "other")
+                print p, class, t[p], name[p]
             }
-            print m, ours }'
+        }' >"$1"
 }
 
 children_ticks() { # user+system of the waited-for children, from the file `times` wrote
@@ -381,27 +387,38 @@ children_ticks() { # user+system of the waited-for children, from the file `time
         printf "%d", s * hz }' "$1"
 }
 
-OTHER_T0="" OTHER_S0=""
+OTHER_S0=""
 other_cpu_start() {
     times >"$RUN/times.0"
-    OTHER_T0=$(ticks_now)
+    cpu_snapshot "$RUN/cpu.0"
     OTHER_S0=$(date +%s.%N)
 }
 
-# Sets OTHER_PCT: percent of the machine's CPU used by processes not ours. Not
-# to be called in $(...): `times` must run in this shell to see its children.
-other_cpu_end() {
-    local t1 s1
+# Sets OTHER_PCT: percent of the machine's CPU used by processes not ours, and
+# lists the busiest of them in file $1. Not to be called in $(...): `times`
+# must run in this shell to see its children.
+other_cpu_end() { # top-list-file
+    local s1 c0 c1
     times >"$RUN/times.1"
-    t1=$(ticks_now)
+    cpu_snapshot "$RUN/cpu.1"
     s1=$(date +%s.%N)
-    OTHER_PCT=$(awk -v a="$OTHER_T0" -v b="$t1" -v c0="$(children_ticks "$RUN/times.0")"         -v c1="$(children_ticks "$RUN/times.1")" -v s0="$OTHER_S0" -v s1="$s1"         -v hz="$CLK_TCK" -v ncpu="$NCPU" 'BEGIN {
-            split(a, x, " "); split(b, y, " ")
-            other = (y[1] - x[1]) - (y[2] - x[2]) - (c1 - c0)
+    c0=$(children_ticks "$RUN/times.0")
+    c1=$(children_ticks "$RUN/times.1")
+    OTHER_PCT=$(awk -v c="$((c1 - c0))" -v s0="$OTHER_S0" -v s1="$s1" -v hz="$CLK_TCK" \
+        -v ncpu="$NCPU" -v top="$1" '
+        FNR == 1 { file++ }
+        $1 == "machine" { m[file] = $2; next }
+        file == 1 { before[$1] = $3; next }
+        {   d = $3 - (($1 in before) ? before[$1] : 0)
+            if ($2 == "other") { if (d > 0) print d, $1, $4 > top }
+            else used += d }
+        END {
+            other = m[2] - m[1] - used - c
             if (other < 0) other = 0
             cap = (s1 - s0) * hz * ncpu
-            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }') || true
+            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }' "$RUN/cpu.0" "$RUN/cpu.1") || true
     OTHER_PCT=${OTHER_PCT:-0}
+    if [ -s "$1" ]; then sort -rn -o "$1" "$1"; fi
 }
 
 # ---- measuring ----
@@ -470,7 +487,7 @@ measure() { # scenario target round
         KEEP=1
         return
     fi
-    other_cpu_end
+    other_cpu_end "$RUN/other-cpu-$1-$2-$3.txt"
     after=$(origin_requests)
     [ "$profile" = 1 ] && perf_finish "$s"
     json=$(grep -m1 '^{"target"' "$out" || true)

@@ -63,9 +63,9 @@ int admin_start(struct event_base *base, const struct cfg *c, struct cfg *const 
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_cb(http, "/metrics", on_metrics, NULL);
     evhttp_set_gencb(http, on_other, NULL);
-    struct evconnlistener *l =
-        evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 128,
-                                (const struct sockaddr *)&c->admin->addr.sa, (int)c->admin->addr.sa_len);
+    struct evconnlistener *l = evconnlistener_new_bind(
+        base, NULL, NULL, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 128,
+        (const struct sockaddr *)&c->admin->addr.sa, (int)c->admin->addr.sa_len);
     if (l == NULL || evhttp_bind_listener(http, l) == NULL) {
         log_err("admin", "admin.addr %s: cannot listen", c->admin->addr.text);
         return -1;

@@ -90,6 +90,16 @@ struct rc_wait {
 static pthread_mutex_t flights_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rc_flight *flights[RC_BUCKETS];
 
+/* Hit-for-miss: keys whose last answer could not be stored skip coalescing for a
+ * while, so a popular uncacheable URL does not make its requests queue behind
+ * each other (direct-mapped, guarded by flights_lock). */
+#define RC_HFM_SLOTS 4096
+#define RC_HFM_SECONDS 10
+static struct {
+    uint64_t hlo, hhi;
+    int64_t until;
+} hfm[RC_HFM_SLOTS];
+
 static struct rc_flight **flight_slot(uint64_t hlo, uint64_t hhi)
 {
     struct rc_flight **p = &flights[hlo % RC_BUCKETS];
@@ -228,6 +238,13 @@ static int coalesce(struct req *r)
 {
     struct rc_state *rc = &r->rc;
     pthread_mutex_lock(&flights_lock);
+    size_t slot = rc->hlo % RC_HFM_SLOTS;
+    if (hfm[slot].hlo == rc->hlo && hfm[slot].hhi == rc->hhi && hfm[slot].until > now_s()) {
+        pthread_mutex_unlock(&flights_lock);
+        size_t len = strlen(r->cache_status);
+        snprintf(r->cache_status + len, sizeof(r->cache_status) - len, "; detail=hit-for-miss");
+        return RC_FORWARD;
+    }
     struct rc_flight **p = flight_slot(rc->hlo, rc->hhi);
     struct rc_flight *f = *p;
     if (f == NULL) {
@@ -495,6 +512,12 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         }
     }
 detail:
+    pthread_mutex_lock(&flights_lock);
+    size_t slot = rc->hlo % RC_HFM_SLOTS;
+    hfm[slot].hlo = rc->hlo;
+    hfm[slot].hhi = rc->hhi;
+    hfm[slot].until = now_s() + RC_HFM_SECONDS;
+    pthread_mutex_unlock(&flights_lock);
     flight_end(r); /* nothing will be stored: the waiters go on now */
     snprintf(r->cache_status + strlen(r->cache_status),
              sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);

@@ -43,5 +43,13 @@ for (const [pi, proto] of h.PROTOCOLS.entries()) {
       assert.ok(rs.every((r) => r.status === 200));
       assert.strictEqual(n, 10);
     });
+
+    it('after an answer that could not be stored, the key is hit-for-miss: no queueing', async () => {
+      const p = `/api/product/${320 + pi}?delay=100&cc=no-store`;
+      await c.request({ edge, path: p });
+      const rs = await Promise.all(Array.from({ length: 10 }, () => c.request({ edge, path: p })));
+      assert.ok(rs.every((r) => /detail=hit-for-miss/.test(r.headers['cache-status'])));
+      assert.ok(rs.every((r) => !/collapsed/.test(r.headers['cache-status'])));
+    });
   });
 }
