@@ -356,7 +356,8 @@ check_hits() { # scenario target -> 0, or 1 with the reason in WHY
 # loopback traffic lands there under load). What is left, as a share of the
 # run's CPU capacity, is the "other CPU" column: near 0 on a quiet machine; a
 # row where it is high was measured while something else ran. The busiest other
-# processes of each run are listed in $RUN/other-cpu-SCENARIO-TARGET-ROUND.txt.
+# processes of each run are listed in $RUN/other-cpu-SCENARIO-TARGET-ROUND.txt
+# (ticks, pid, name; with --keep), next to the snapshots cpu-*.0 and cpu-*.1.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 NCPU=$(nproc)
 
@@ -388,24 +389,24 @@ children_ticks() { # user+system of the waited-for children, from the file `time
 }
 
 OTHER_S0=""
-other_cpu_start() {
+other_cpu_start() { # name
     times >"$RUN/times.0"
-    cpu_snapshot "$RUN/cpu.0"
+    cpu_snapshot "$RUN/cpu-$1.0"
     OTHER_S0=$(date +%s.%N)
 }
 
 # Sets OTHER_PCT: percent of the machine's CPU used by processes not ours, and
 # lists the busiest of them in file $1. Not to be called in $(...): `times`
 # must run in this shell to see its children.
-other_cpu_end() { # top-list-file
-    local s1 c0 c1
+other_cpu_end() { # name
+    local s1 c0 c1 top="$RUN/other-cpu-$1.txt"
     times >"$RUN/times.1"
-    cpu_snapshot "$RUN/cpu.1"
+    cpu_snapshot "$RUN/cpu-$1.1"
     s1=$(date +%s.%N)
     c0=$(children_ticks "$RUN/times.0")
     c1=$(children_ticks "$RUN/times.1")
     OTHER_PCT=$(awk -v c="$((c1 - c0))" -v s0="$OTHER_S0" -v s1="$s1" -v hz="$CLK_TCK" \
-        -v ncpu="$NCPU" -v top="$1" '
+        -v ncpu="$NCPU" -v top="$top" '
         FNR == 1 { file++ }
         $1 == "machine" { m[file] = $2; next }
         file == 1 { before[$1] = $3; next }
@@ -416,9 +417,9 @@ other_cpu_end() { # top-list-file
             other = m[2] - m[1] - used - c
             if (other < 0) other = 0
             cap = (s1 - s0) * hz * ncpu
-            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }' "$RUN/cpu.0" "$RUN/cpu.1") || true
+            printf "%.0f", (cap > 0) ? 100 * other / cap : 0 }' "$RUN/cpu-$1.0" "$RUN/cpu-$1.1") || true
     OTHER_PCT=${OTHER_PCT:-0}
-    if [ -s "$1" ]; then sort -rn -o "$1" "$1"; fi
+    if [ -s "$top" ]; then sort -rn -o "$top" "$top"; fi
 }
 
 # ---- measuring ----
@@ -480,14 +481,14 @@ measure() { # scenario target round
     local profile=0
     [ "$PERF" = 1 ] && [ "$t" = tessera ] && [ "$r" = 1 ] && profile=1
     [ "$profile" = 1 ] && perf_start "$s"
-    other_cpu_start
+    other_cpu_start "$s-$t-$r"
     if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg "$out" "$WRK" -t"$THREADS" \
         -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/cache-get.lua" "$url"; then
         FAILED_WHY[$s/$t]="failed: wrk exited non-zero (see $out)"
         KEEP=1
         return
     fi
-    other_cpu_end "$RUN/other-cpu-$1-$2-$3.txt"
+    other_cpu_end "$s-$t-$r"
     after=$(origin_requests)
     [ "$profile" = 1 ] && perf_finish "$s"
     json=$(grep -m1 '^{"target"' "$out" || true)
@@ -524,7 +525,7 @@ aggregate() { # scenario target
         errors=$((errors + R_ERRORS[$s/$t/$r]))
         origin=$((origin + R_ORIGIN[$s/$t/$r]))
         [ "${R_OTHER[$s/$t/$r]}" -gt "$other" ] && other=${R_OTHER[$s/$t/$r]}
-        each+="$(printf '%.0f' "${R_RPS[$s/$t/$r]}") "
+        each+="$(printf '%.0f' "${R_RPS[$s/$t/$r]}") (${R_OTHER[$s/$t/$r]}%), "
     done
     RPS[$s/$t]=$(median "${rps[@]}")
     P50[$s/$t]=$(median "${p50[@]}")
@@ -532,7 +533,7 @@ aggregate() { # scenario target
     ERRORS[$s/$t]=$errors
     ORIGIN_REQS[$s/$t]=$origin
     OTHER_CPU[$s/$t]=$other
-    EACH_RPS[$s/$t]=${each% }
+    EACH_RPS[$s/$t]=${each%, }
 }
 
 # ---- main ----
@@ -583,7 +584,7 @@ verdict() { # value op bound -> "met" / "NOT met" / ""
 }
 
 TABLE=$(
-    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | other CPU % | tessera/this | req/s per round |"
+    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | other CPU % | tessera/this | req/s per round (other CPU %) |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for s in hot zipf; do
         want_scenario "$s" || continue

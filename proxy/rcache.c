@@ -243,6 +243,7 @@ static int coalesce(struct req *r)
         pthread_mutex_unlock(&flights_lock);
         size_t len = strlen(r->cache_status);
         snprintf(r->cache_status + len, sizeof(r->cache_status) - len, "; detail=hit-for-miss");
+        rc->hfm = 1;
         return RC_FORWARD;
     }
     struct rc_flight **p = flight_slot(rc->hlo, rc->hhi);
@@ -519,8 +520,9 @@ detail:
     hfm[slot].until = now_s() + RC_HFM_SECONDS;
     pthread_mutex_unlock(&flights_lock);
     flight_end(r); /* nothing will be stored: the waiters go on now */
-    snprintf(r->cache_status + strlen(r->cache_status),
-             sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);
+    if (!rc->hfm)  /* one detail parameter (RFC 9211 2) */
+        snprintf(r->cache_status + strlen(r->cache_status),
+                 sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);
 }
 
 void rc_response_body(struct req *r, struct evbuffer *src, size_t n)

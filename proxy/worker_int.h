@@ -189,6 +189,7 @@ struct rc_state {
     unsigned unsafe : 1;       /* a successful response invalidates the key */
     unsigned req_auth : 1;     /* the request carried Authorization */
     unsigned req_no_store : 1; /* the request said Cache-Control: no-store */
+    unsigned hfm : 1;          /* the key was hit-for-miss (Cache-Status has its detail) */
     const struct cfg_route_cache *rules;
     struct obj *capture;             /* response being stored */
     struct obj *stale;               /* expired copy kept for stale-if-error */
