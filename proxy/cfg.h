@@ -73,10 +73,11 @@ struct cfg_seg {
 
 /* routes[i].cache: present when the route's responses are cached. */
 struct cfg_route_cache {
-    uint64_t ttl_ms;            /* ttl: overrides the origin's freshness; 0 = not set */
-    int ignore_origin_cc;       /* ignore_origin_cache_control */
-    int allow_set_cookie;       /* allow_set_cookie */
-    uint64_t stale_if_error_ms; /* stale_if_error, default 0 */
+    uint64_t ttl_ms;                    /* ttl: overrides the origin's freshness; 0 = not set */
+    int ignore_origin_cc;               /* ignore_origin_cache_control */
+    int allow_set_cookie;               /* allow_set_cookie */
+    uint64_t stale_if_error_ms;         /* stale_if_error, default 0 */
+    uint64_t stale_while_revalidate_ms; /* stale_while_revalidate, default 0 */
 };
 
 struct cfg_route {

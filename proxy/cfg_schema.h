@@ -115,6 +115,9 @@
       "freshness lifetime that overrides what the origin says (default: the origin decides)")      \
     X(ignore_origin_cache_control, BOOL, ignore_origin_cc, 0, 0, "false", "",                      \
       "ignore no-store/private/max-age from the origin (use ttl)")                                 \
+    X(stale_while_revalidate, DURATION, stale_while_revalidate_ms, 0, 365 * CFG__MS_D, "0s", "",   \
+      "answer with an expired copy this long after it expired while one background request "       \
+      "refreshes it (RFC 5861); the origin's own value counts when longer")                        \
     X(stale_if_error, DURATION, stale_if_error_ms, 0, 365 * CFG__MS_D, "0s", "",                   \
       "serve an expired copy this long after it expired when the origin fails (RFC 5861); "        \
       "the origin's own stale-if-error counts when longer")                                        \

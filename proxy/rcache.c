@@ -355,6 +355,97 @@ static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc
     r->ops->response_end(r);
 }
 
+/* ---- background refresh (stale-while-revalidate) ------------------------------
+ * A request with no client: its req_ops drop the response; rcache stores it
+ * through the usual capture. It frees itself when the exchange ends. */
+struct bg_req {
+    struct req req;
+};
+
+static void bg_done(struct req *r)
+{
+    req__end(r);
+    req__fini(r);
+    free((struct bg_req *)r);
+}
+
+static void bg_head(struct req *r, const struct h1_msg *m)
+{
+    r->status = m->status;
+}
+
+static void bg_body(struct req *r, struct evbuffer *src, size_t n)
+{
+    evbuffer_drain(src, n);
+}
+
+static void bg_respond(struct req *r, int status, const char *extra, const char *body,
+                       int close_after)
+{
+    if (r->fwd.up != NULL)
+        up__abort(r);
+    r->status = status;
+    bg_done(r);
+}
+
+static size_t bg_pending(struct req *r)
+{
+    return 0;
+}
+
+static void bg_noop_size(struct req *r, size_t n)
+{
+}
+
+static void bg_noop_int(struct req *r, int v)
+{
+}
+
+static const struct req_ops bg_ops = {
+    .response_head = bg_head,
+    .response_body = bg_body,
+    .response_end = bg_done,
+    .response_abort = bg_done,
+    .respond = bg_respond,
+    .pending = bg_pending,
+    .notify_below = bg_noop_size,
+    .pause_body = bg_noop_int,
+};
+
+/* Starts one background refresh of r's key unless one is under way. The caller
+ * must not use r->w->msg after this (up__prepare reads m first). */
+static void refresh(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
+                    const struct up_target *t)
+{
+    struct bg_req *bg = calloc(1, sizeof(*bg));
+    if (bg == NULL)
+        return;
+    struct req *b = &bg->req;
+    req__init(b, r->w, &bg_ops, "-");
+    b->cfg = cfg_ref(r->cfg); /* route and origin below belong to r's generation */
+    req__begin(b);
+    req__note(b, "GET", 3, r->target, r->target_len, NULL);
+    b->proto = "refresh";
+    b->tls = r->tls;
+    b->rc = r->rc; /* the key, rules and route; no flight, wait or stale copy */
+    b->rc.flight = NULL;
+    b->rc.wait = NULL;
+    b->rc.stale = NULL;
+    b->rc.capture = NULL;
+    b->rc.cacheable = 1;
+    b->age = -1;
+    snprintf(b->cache_status, sizeof(b->cache_status), "tessera; fwd=stale; detail=refresh");
+    if (coalesce(b) != RC_FORWARD || b->rc.flight == NULL) {
+        wait_cancel(b); /* a refresh or fetch of this key is already under way */
+        req__end(b);
+        req__fini(b);
+        free(bg);
+        return;
+    }
+    up__prepare(b, m, t);
+    up__start(b, route->origin); /* may end (and free) b at once */
+}
+
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
               const struct up_target *t)
 {
@@ -400,6 +491,15 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; ttl=%s", ttl);
         count(r, RC_HIT);
+        serve_obj(r, o, now, &cq);
+        return RC_ANSWERED;
+    }
+    if (o != NULL && now < obj_stale_until(o) && !r->head_method) {
+        /* RFC 5861 3: answer with the stale copy now, refresh in the background
+         * (one refresh per key: the refresh leads the key's flight). */
+        status_set(r, "tessera; hit; detail=%s", "stale-while-revalidate");
+        count(r, RC_STALE);
+        refresh(r, route, m, t);
         serve_obj(r, o, now, &cq);
         return RC_ANSWERED;
     }
@@ -504,7 +604,12 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
             int64_t sie = (int64_t)(rc->rules->stale_if_error_ms / 1000);
             if (!p.must_revalidate && p.sie > sie)
                 sie = p.sie;
-            obj_set_times(rc->capture, born, born + p.ttl, born + p.ttl, born + p.ttl + sie);
+            int64_t swr = (int64_t)(rc->rules->stale_while_revalidate_ms / 1000);
+            if (!p.must_revalidate && p.swr > swr)
+                swr = p.swr;
+            if (sie < swr)
+                sie = swr; /* the error window never ends before the revalidate one */
+            obj_set_times(rc->capture, born, born + p.ttl, born + p.ttl + swr, born + p.ttl + sie);
             rc->body_at = 0;
             count(r, RC_STORED);
             snprintf(r->cache_status + strlen(r->cache_status),

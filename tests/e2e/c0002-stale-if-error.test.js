@@ -15,7 +15,7 @@ for (const proto of h.PROTOCOLS) {
       origin = await h.startOrigin();
       edge = await h.startTessera(h.config({
         origins: { api: [`127.0.0.1:${origin.port}`] },
-        routes: [{ path: '/api/*', origin: 'api', cache: '{ stale_if_error = "2s" }' }],
+        routes: [{ path: '/api/*', origin: 'api', cache: '{ stale_if_error = "4s" }' }],
       }));
     });
     after(async () => { c.close(); await edge.stop(); await origin.stop(); });
@@ -28,7 +28,7 @@ for (const proto of h.PROTOCOLS) {
       const stale = await h.waitFor(async () => {
         const r = await c.request({ edge, path: p });
         return /fwd=stale/.test(r.headers['cache-status'] || '') ? r : null;
-      }, 5000, 'a stale answer');
+      }, 10000, 'a stale answer');
       assert.strictEqual(stale.status, 200);
       assert.strictEqual(stale.body, first.body);
       assert.match(stale.headers['cache-status'], /fwd=stale; fwd-status=502; detail=stale-if-error/);
@@ -36,7 +36,7 @@ for (const proto of h.PROTOCOLS) {
       const gone = await h.waitFor(async () => {
         const r = await c.request({ edge, path: p });
         return r.status === 502 ? r : null;
-      }, 6000, 'the window to end');
+      }, 12000, 'the window to end');
       assert.match(gone.body, /origin api unreachable/);
     });
   });
