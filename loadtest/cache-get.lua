@@ -12,6 +12,9 @@
 -- lookup. Every thread seeds its generator with a fixed number of its own
 -- (WRK_SEED + thread index), so every target receives the same sequence.
 --
+-- WRK_THINK_MS=D (both modes) makes every connection pause D ms between a
+-- response and its next request (see delay() below).
+--
 -- At the end it prints one JSON line, as proxied-get.lua does, which
 -- run-cache.sh parses:
 --   {"target":"...","requests":N,"duration_s":S,"rps":R,"p50_ms":A,"p99_ms":B,
@@ -26,6 +29,7 @@
 local keys = tonumber(os.getenv("WRK_KEYS") or "0") or 0
 local exponent = tonumber(os.getenv("WRK_ZIPF_S") or "0.99") or 0.99
 local seed = tonumber(os.getenv("WRK_SEED") or "20261125") or 20261125
+local think_ms = tonumber(os.getenv("WRK_THINK_MS") or "0") or 0
 
 wrk.method = "GET"
 wrk.headers["Accept"] = "application/json"
@@ -78,6 +82,16 @@ if keys > 0 then
          keys_seen = keys_seen + 1
       end
       return reqs[k]
+   end
+end
+
+-- WRK_THINK_MS=D: each connection waits D ms after a response before its next
+-- request, which caps the load near connections x 1000 / (D + latency) req/s:
+-- a way to compare latencies at the same load rather than at each server's
+-- saturation.
+if think_ms > 0 then
+   function delay()
+      return think_ms
    end
 end
 

@@ -27,10 +27,16 @@
 # script used during the timed runs (the highest over the rounds).
 #
 #   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2]
-#                         [--warmup 2s] [--rounds 1] [--keys 10000] [--zipf 0.99] [--build DIR]
+#                         [--warmup 2s] [--rounds 1] [--think 0] [--keys 10000] [--zipf 0.99]
+#                         [--build DIR]
 #                         [--scenarios hot,zipf]
 #                         [--targets tessera,nginx-cache,varnish,nginx-return]
 #                         [--perf] [--no-record] [--keep]
+#
+# --think MS makes every wrk connection pause MS milliseconds between a response
+# and its next request: the load is then capped (about connections x 1000 / (MS
+# + latency) req/s) and, when every target sustains it, the latencies compare
+# at the same load instead of at each server's saturation.
 #
 # --perf records Tessera with `perf record -g -p PID -- sleep 5` during its timed
 # run of each scenario (from 2 s in; needs --duration of 8s or more), keeps the
@@ -47,6 +53,7 @@ CONNECTIONS=64
 THREADS=2
 WARMUP=2s
 ROUNDS=1
+THINK_MS=0
 KEYS=10000
 ZIPF_S=0.99
 BUILD="$ROOT/build"
@@ -77,6 +84,7 @@ while [ $# -gt 0 ]; do
         --threads) THREADS=${2:?}; shift 2 ;;
         --warmup) WARMUP=${2:?}; shift 2 ;;
         --rounds) ROUNDS=${2:?}; shift 2 ;;
+        --think) THINK_MS=${2:?}; shift 2 ;;
         --keys) KEYS=${2:?}; shift 2 ;;
         --zipf) ZIPF_S=${2:?}; shift 2 ;;
         --build)
@@ -106,6 +114,7 @@ duration_ok "$WARMUP" || { echo "run-cache.sh: --warmup $WARMUP: expected e.g. 2
     echo "run-cache.sh: --keys: expected 1..1000000" >&2; exit 2; }
 [[ "$ZIPF_S" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run-cache.sh: --zipf: expected an exponent, e.g. 0.99" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[0-9]+$ && "$ROUNDS" -ge 1 ]] || { echo "run-cache.sh: --rounds: expected a number" >&2; exit 2; }
+[[ "$THINK_MS" =~ ^[0-9]+$ ]] || { echo "run-cache.sh: --think: expected milliseconds" >&2; exit 2; }
 DURATION_S=$(seconds_of "$DURATION")
 WARMUP_S=$(seconds_of "$WARMUP")
 # The pages are warmed once per scenario and must stay fresh (max-age=600)
@@ -165,7 +174,7 @@ LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 lt_start
 
 # ---- targets ----
-declare -A PORT=() STATUS=()
+declare -A PORT=() STATUS=() ROOT_PID=() # ROOT_PID: the process the target's processes descend from
 TESSERA_PID=""
 
 # Every target must answer the page with 200 and the origin's 2048 bytes.
@@ -209,6 +218,7 @@ EOF
         return
     fi
     TESSERA_PID=$pid
+    ROOT_PID[tessera]=$pid
     PORT[tessera]=$port
     STATUS[tessera]=ok
     log "tessera on 127.0.0.1:$port (pid $pid)"
@@ -229,6 +239,7 @@ start_nginx_cache() {
     fi
     smoke_ok "$port" || { STATUS[nginx-cache]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
     PORT[nginx-cache]=$port
+    ROOT_PID[nginx-cache]=${PIDS[${#PIDS[@]} - 1]} # the master, registered last by start_nginx_from
     STATUS[nginx-cache]=ok
     log "nginx-cache on 127.0.0.1:$port"
 }
@@ -256,6 +267,7 @@ start_nginx_return() {
     fi
     smoke_ok "$port" || { STATUS[nginx-return]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
     PORT[nginx-return]=$port
+    ROOT_PID[nginx-return]=${PIDS[${#PIDS[@]} - 1]}
     STATUS[nginx-return]=ok
     log "nginx-return on 127.0.0.1:$port"
 }
@@ -285,6 +297,7 @@ start_varnish() {
     fi
     smoke_ok "$port" || { STATUS[varnish]="skipped: wrong answer to GET $PAGE"; KEEP=1; return; }
     PORT[varnish]=$port
+    ROOT_PID[varnish]=$pid
     STATUS[varnish]=ok
     log "varnish on 127.0.0.1:$port"
 }
@@ -362,8 +375,8 @@ check_hits() { # scenario target -> 0, or 1 with the reason in WHY
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 NCPU=$(nproc)
 
-# Writes "machine TICKS" then "PID CLASS TICKS COMM" for every process, CLASS
-# being ours, kernel or other.
+# Writes "machine TICKS" then "PID CLASS TICKS COMM PPID" for every process,
+# CLASS being ours, kernel or other.
 cpu_snapshot() { # file
     # (cat fails on a process that ended between the glob and the read: ignored)
     { head -n 1 /proc/stat; cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root=$$ '
@@ -377,7 +390,7 @@ cpu_snapshot() { # file
                 q = p
                 for (n = 0; n < 64 && q != "" && q != "0" && q != "2" && q != root; n++) q = ppid[q]
                 class = (q == root) ? "ours" : (q == "2" ? "kernel" : "other")
-                print p, class, t[p], name[p]
+                print p, class, t[p], name[p], ppid[p]
             }
         }' >"$1"
 }
@@ -408,10 +421,27 @@ other_cpu_end() { # name
     if [ -s "$top" ]; then sort -rn -o "$top" "$top"; fi
 }
 
+# CPU time (ms) that process $1 and its descendants used between the two
+# snapshots of run NAME: the server's own cost, whatever else ran.
+server_cpu_ms() { # root-pid name
+    awk -v root="$1" -v hz="$CLK_TCK" '
+        FNR == 1 { file++ }
+        $1 == "machine" { next }
+        file == 1 { before[$1] = $3; next }
+        { t[$1] = $3 - (($1 in before) ? before[$1] : 0); ppid[$1] = $5 }
+        END {
+            for (p in t) {
+                q = p
+                for (n = 0; n < 64 && q != "" && q != "0" && q != root; n++) q = ppid[q]
+                if (q == root) sum += t[p]
+            }
+            printf "%.0f", sum * 1000 / hz }' "$RUN/cpu-$2.0" "$RUN/cpu-$2.1"
+}
+
 # ---- measuring ----
 declare -A READY=() FAILED_WHY=() WARM_MISSES=()
-declare -A R_RPS=() R_P50=() R_P99=() R_ERRORS=() R_ORIGIN=() R_OTHER=() # per round
-declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() OTHER_CPU=() EACH_RPS=() # over the rounds
+declare -A R_RPS=() R_P50=() R_P99=() R_ERRORS=() R_ORIGIN=() R_OTHER=() R_CPU_US=() # per round
+declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() OTHER_CPU=() EACH_RPS=() CPU_US=() # over the rounds
 declare -A KEYS_SEEN=() TOP1=()
 PERF_REPORTS=()
 
@@ -459,7 +489,7 @@ measure() { # scenario target round
     [ "$s" = zipf ] && keys=$KEYS
 
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-        WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
+        WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
             -d"$WARMUP" -s "$HERE/cache-get.lua" "$url" || true
     fi
     log "$s, round $r/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
@@ -468,7 +498,7 @@ measure() { # scenario target round
     [ "$PERF" = 1 ] && [ "$t" = tessera ] && [ "$r" = 1 ] && profile=1
     [ "$profile" = 1 ] && perf_start "$s"
     other_cpu_start "$s-$t-$r"
-    if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S run_bg "$out" "$WRK" -t"$THREADS" \
+    if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg "$out" "$WRK" -t"$THREADS" \
         -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/cache-get.lua" "$url"; then
         FAILED_WHY[$s/$t]="failed: wrk exited non-zero (see $out)"
         KEEP=1
@@ -490,6 +520,10 @@ measure() { # scenario target round
     R_ERRORS[$k]=$(field errors)
     R_ORIGIN[$k]=$((after - before))
     R_OTHER[$k]=$OTHER_PCT
+    # Server CPU per request, in microseconds: the target's processes' CPU time
+    # over the requests wrk counted.
+    R_CPU_US[$k]=$(awk -v ms="$(server_cpu_ms "${ROOT_PID[$t]}" "$s-$t-$r")" -v n="$(field requests)" \
+        'BEGIN { if (n > 0) printf "%.1f", ms * 1000 / n }')
     KEYS_SEEN[$s/$t]=$(field keys_seen)
     TOP1[$s/$t]=$(field top1_pct)
 }
@@ -502,12 +536,13 @@ median() { # numbers... -> their median
 # Over the rounds of s/t: the medians of req/s, p50 and p99, the sums of errors
 # and origin requests, the highest other-CPU share, and each round's req/s.
 aggregate() { # scenario target
-    local s=$1 t=$2 r rps=() p50=() p99=() errors=0 origin=0 other=0 each=""
+    local s=$1 t=$2 r rps=() p50=() p99=() cpu=() errors=0 origin=0 other=0 each=""
     for ((r = 1; r <= ROUNDS; r++)); do
         [ -n "${R_RPS[$s/$t/$r]:-}" ] || return 0 # a failed round: no row
         rps+=("${R_RPS[$s/$t/$r]}")
         p50+=("${R_P50[$s/$t/$r]}")
         p99+=("${R_P99[$s/$t/$r]}")
+        cpu+=("${R_CPU_US[$s/$t/$r]}")
         errors=$((errors + R_ERRORS[$s/$t/$r]))
         origin=$((origin + R_ORIGIN[$s/$t/$r]))
         [ "${R_OTHER[$s/$t/$r]}" -gt "$other" ] && other=${R_OTHER[$s/$t/$r]}
@@ -516,6 +551,7 @@ aggregate() { # scenario target
     RPS[$s/$t]=$(median "${rps[@]}")
     P50[$s/$t]=$(median "${p50[@]}")
     P99[$s/$t]=$(median "${p99[@]}")
+    CPU_US[$s/$t]=$(median "${cpu[@]}")
     ERRORS[$s/$t]=$errors
     ORIGIN_REQS[$s/$t]=$origin
     OTHER_CPU[$s/$t]=$other
@@ -548,9 +584,11 @@ for s in hot zipf; do
 done
 
 scenario_name() {
+    local think=""
+    [ "$THINK_MS" -gt 0 ] && think=", think ${THINK_MS} ms"
     case "$1" in
-        hot) echo "hot: one 2 KB page" ;;
-        zipf) echo "zipf: $KEYS keys, s=$ZIPF_S" ;;
+        hot) echo "hot: one 2 KB page$think" ;;
+        zipf) echo "zipf: $KEYS keys, s=$ZIPF_S$think" ;;
     esac
 }
 
@@ -570,18 +608,19 @@ verdict() { # value op bound -> "met" / "NOT met" / ""
 }
 
 TABLE=$(
-    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | other CPU % | tessera/this | req/s per round (other CPU %) |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| scenario | target | req/s | p50 ms | p99 ms | errors | origin requests | server CPU µs/req | other CPU % | tessera/this | req/s per round (other CPU %) |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for s in hot zipf; do
         want_scenario "$s" || continue
         for t in "${ORDER[@]}"; do
             want "$t" || continue
             if [ -n "${RPS[$s/$t]:-}" ]; then
-                printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" \
+                printf '| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" \
                     "${RPS[$s/$t]}" "${P50[$s/$t]}" "${P99[$s/$t]}" "${ERRORS[$s/$t]}" \
-                    "${ORIGIN_REQS[$s/$t]}" "${OTHER_CPU[$s/$t]}" "$(rps_ratio "$s" "$t")" "${EACH_RPS[$s/$t]}"
+                    "${ORIGIN_REQS[$s/$t]}" "${CPU_US[$s/$t]}" "${OTHER_CPU[$s/$t]}" "$(rps_ratio "$s" "$t")" \
+                    "${EACH_RPS[$s/$t]}"
             else
-                printf '| %s | %s | %s | | | | | | | |\n' "$(scenario_name "$s")" "$t" "$(row_missing "$s" "$t")"
+                printf '| %s | %s | %s | | | | | | | | |\n' "$(scenario_name "$s")" "$t" "$(row_missing "$s" "$t")"
             fi
         done
     done
@@ -601,6 +640,9 @@ GOALS=$(
 )
 
 NOTES=""
+if [ "$THINK_MS" -gt 0 ]; then
+    NOTES+="- with --think $THINK_MS the load is capped by the client: the req/s ratios above say which targets kept up, not which is faster; compare p50/p99 between targets of about the same req/s, and server CPU µs/req"$'\n'
+fi
 for s in hot zipf; do
     want_scenario "$s" || continue
     line=""
@@ -628,8 +670,9 @@ echo "$NOTES"
 if [ "$PERF" = 1 ]; then
     for pr in "${PERF_REPORTS[@]}"; do
         echo
-        echo "perf, tessera, ${pr%%:*} (${pr#*:}; call graphs: perf report -i ${pr#*:}, .txt -> .data):"
-        grep -E '^ +[0-9]' "${pr#*:}" | head -n 25
+        rep=${pr#*:}
+        echo "perf, tessera, ${pr%%:*}: top symbols by self time (all: $rep; call graphs: perf report -i ${rep%.txt}.data):"
+        grep -E '^ +[0-9]' "$rep" | sed 's/[[:space:]-]*$//' | head -n 25
     done
 fi
 
@@ -648,9 +691,9 @@ if [ "$RECORD" = 1 ]; then
         machine_line
         echo "- load average before the run: $LOAD_AT_START"
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
-        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua, $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
         echo "- caches: tessera \`routes = { { path = \"/*\", origin = \"api\", cache = {} } }\`, \`cache = { memory = \"256MB\" }\`; nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
-        echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run"
+        echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run; \"server CPU µs/req\" = user+system CPU time of the target's processes (/proc/PID/stat) over the requests wrk counted (irq and softirq time not included)"
         echo
         echo "$TABLE"
         echo
