@@ -551,7 +551,7 @@ aggregate() { # scenario target
     RPS[$s/$t]=$(median "${rps[@]}")
     P50[$s/$t]=$(median "${p50[@]}")
     P99[$s/$t]=$(median "${p99[@]}")
-    CPU_US[$s/$t]=$(median "${cpu[@]}")
+    CPU_US[$s/$t]=$(printf '%.1f' "$(median "${cpu[@]}")")
     ERRORS[$s/$t]=$errors
     ORIGIN_REQS[$s/$t]=$origin
     OTHER_CPU[$s/$t]=$other
