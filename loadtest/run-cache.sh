@@ -24,7 +24,8 @@
 # gives the medians: the machine is shared, and a disturbance then spoils one
 # round of each target rather than every round of one. The "other CPU %"
 # column is the share of the machine's CPU that processes not started by this
-# script used during the timed runs (the highest over the rounds).
+# script used during the timed runs (the highest over the rounds; a lower
+# bound), and "server CPU µs/req" the target's own CPU time per request.
 #
 #   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2]
 #                         [--warmup 2s] [--rounds 1] [--think 0] [--keys 10000] [--zipf 0.99]
