@@ -49,7 +49,7 @@ static void set_state(struct conn *c, enum conn_state s)
 
 static void arm_timer(struct conn *c, uint64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = util_ms_tv(ms);
     evtimer_add(c->timer, &tv);
 }
 
@@ -379,38 +379,34 @@ static void try_parse(struct conn *c)
     start_request(c, &w->msg);
 }
 
-/* Chunked request body: decode what is buffered and re-chunk it upstream, so the
- * origin sees framing we validated (never the client's bytes as they came). */
+/* Chunked request body: decoded and re-chunked upstream, so the origin sees
+ * framing we validated (never the client's bytes as they came). */
+#define BODY_OVER_LIMIT (-1000)
+
+static int chunk_to_sink(void *arg, const char *p, size_t n)
+{
+    struct conn *c = arg;
+    c->req_body_seen += n;
+    if (c->req_body_seen > c->req.cfg->limits.body_size)
+        return BODY_OVER_LIMIT;
+    struct evbuffer *sink = up__body_sink(&c->req);
+    char hdr[BODY_CHUNK_HEAD_MAX];
+    int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+    evbuffer_add(sink, hdr, (size_t)hl);
+    evbuffer_add(sink, p, n);
+    evbuffer_add(sink, "\r\n", 2);
+    return 0;
+}
+
 static int relay_chunked(struct conn *c, struct evbuffer *in, struct evbuffer *sink)
 {
-    while (evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
-        size_t used, off, dlen;
-        int rc = h1_chunked_feed(&c->req_chunk, v.iov_base, v.iov_len, &used, &off, &dlen);
-        if (rc < 0)
-            return rc;
-        if (dlen > 0) {
-            c->req_body_seen += dlen;
-            if (c->req_body_seen > c->req.cfg->limits.body_size)
-                return -1000;
-            char hdr[BODY_CHUNK_HEAD_MAX];
-            int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", dlen);
-            evbuffer_add(sink, hdr, (size_t)hl);
-            evbuffer_add(sink, (const char *)v.iov_base + off, dlen);
-            evbuffer_add(sink, "\r\n", 2);
-        }
-        evbuffer_drain(in, used);
-        if (rc == H1_OK) {
-            evbuffer_add(sink, "0\r\n\r\n", 5);
-            c->req.body_done = 1;
-            return 0;
-        }
-        if (used == 0)
-            break;
+    int rc = h1_chunked_drain(&c->req_chunk, in, chunk_to_sink, c);
+    if (rc == H1_OK) {
+        evbuffer_add(sink, "0\r\n\r\n", 5);
+        c->req.body_done = 1;
+        return 0;
     }
-    return 0;
+    return rc == H1_NEED_MORE ? 0 : rc;
 }
 
 static void body_to_upstream(struct conn *c)
@@ -423,7 +419,7 @@ static void body_to_upstream(struct conn *c)
     if (c->req_body_chunked) {
         int rc = relay_chunked(c, in, sink);
         if (rc < 0) {
-            int over = rc == -1000;
+            int over = rc == BODY_OVER_LIMIT;
             r->body_done = 1; /* nothing more will be read: we close */
             if (r->fwd.resp_started) {
                 exchange_done(c, 1);

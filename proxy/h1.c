@@ -15,6 +15,8 @@
  */
 #include "h1.h"
 
+#include <event2/buffer.h>
+
 #include <stdint.h>
 #include <string.h>
 
@@ -984,6 +986,31 @@ int h1_chunked_feed(struct h1_chunked *c, const char *in, size_t len, size_t *co
     if (c->state < 0)
         return c->state;
     return c->state == CS_DONE ? H1_OK : H1_NEED_MORE;
+}
+
+int h1_chunked_drain(struct h1_chunked *c, struct evbuffer *in,
+                     int (*on_data)(void *arg, const char *p, size_t n), void *arg)
+{
+    while (evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used, off, dlen;
+        int rc = h1_chunked_feed(c, v.iov_base, v.iov_len, &used, &off, &dlen);
+        if (rc < 0)
+            return rc;
+        if (dlen > 0) {
+            int stop = on_data(arg, (const char *)v.iov_base + off, dlen);
+            if (stop != 0)
+                return stop;
+        }
+        evbuffer_drain(in, used);
+        if (rc == H1_OK)
+            return H1_OK;
+        if (used == 0)
+            break;
+    }
+    return H1_NEED_MORE;
 }
 
 /*

@@ -132,6 +132,16 @@ void h1_chunked_init(struct h1_chunked *c);
 int h1_chunked_feed(struct h1_chunked *c, const char *in, size_t len, size_t *consumed,
                     size_t *data_off, size_t *data_len);
 
+struct evbuffer;
+
+/* Runs h1_chunked_feed over everything `in` holds, calling on_data for each run
+ * of body data (pointing into `in`) and draining what was consumed. Returns
+ * H1_OK once the body ended (bytes after it stay in `in`), H1_NEED_MORE when
+ * `in` is used up, a negative h1_err, or the first non-zero value on_data
+ * returned (then nothing more is consumed). */
+int h1_chunked_drain(struct h1_chunked *c, struct evbuffer *in,
+                     int (*on_data)(void *arg, const char *p, size_t n), void *arg);
+
 /* Non-zero for errors after which the connection cannot be reused (all of them in
  * HTTP/1.1: the framing is lost). Kept for symmetry with the h2 module. */
 int h1_is_fatal(int err);

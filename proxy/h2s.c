@@ -612,7 +612,7 @@ static void arm_timer(struct h2s *h)
         uint64_t idle = util_now_ms() - h->idle_since_ms;
         ms = idle < c->timeouts.keepalive_ms ? c->timeouts.keepalive_ms - idle : 1;
     }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = util_ms_tv(ms);
     evtimer_add(h->timer, &tv);
 }
 

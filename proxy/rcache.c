@@ -513,7 +513,7 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         return RC_FORWARD;
     /* Bounded by the origin's timeout: then it goes there itself. */
     uint64_t ms = route->origin->timeout_ms;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = util_ms_tv(ms);
     rc->wait->timer = evtimer_new(r->w->base, on_wait_timeout, r);
     evtimer_add(rc->wait->timer, &tv);
     return RC_WAITING;

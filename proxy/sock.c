@@ -45,12 +45,6 @@ struct sock {
     unsigned tls_ready : 1;
 };
 
-static struct timeval ms_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    return tv;
-}
-
 static struct evbuffer *wire_out(struct sock *s)
 {
     return s->tls ? s->rout : s->out;
@@ -63,7 +57,7 @@ static void update_reading(struct sock *s)
     int want = !s->paused && !s->connecting &&
                (s->input_limit == 0 || evbuffer_get_length(s->in) < s->input_limit);
     if (want) {
-        struct timeval tv = ms_tv(s->read_ms);
+        struct timeval tv = util_ms_tv(s->read_ms);
         event_add(s->rev, s->read_ms ? &tv : NULL);
         s->reading = 1;
     } else if (s->reading) {
@@ -74,7 +68,7 @@ static void update_reading(struct sock *s)
 
 static void arm_write(struct sock *s)
 {
-    struct timeval tv = ms_tv(s->write_ms);
+    struct timeval tv = util_ms_tv(s->write_ms);
     event_add(s->wev, s->write_ms ? &tv : NULL);
 }
 

@@ -440,31 +440,20 @@ static void finish(struct req *r, struct up_conn *u)
 }
 
 /* Chunked body from the origin: validated by the decoder; the data goes on
- * through a scratch buffer (the client side frames it its own way). Returns 1
- * when the body ended, 0 for more, <0 on a framing error. */
+ * through a scratch buffer (the client side frames it its own way). */
+static int chunk_to_client(void *arg, const char *p, size_t n)
+{
+    struct req *r = arg;
+    evbuffer_add(r->w->scratch, p, n);
+    r->ops->response_body(r, r->w->scratch, n);
+    return 0;
+}
+
+/* Returns 1 when the body ended, 0 for more, <0 on a framing error. */
 static int relay_chunked(struct req *r, struct evbuffer *in)
 {
-    struct fwd *f = &r->fwd;
-    struct evbuffer *scratch = r->w->scratch;
-    while (evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
-        size_t used, off, dlen;
-        int rc = h1_chunked_feed(&f->resp_chunk, v.iov_base, v.iov_len, &used, &off, &dlen);
-        if (rc < 0)
-            return rc;
-        if (dlen > 0) {
-            evbuffer_add(scratch, (const char *)v.iov_base + off, dlen);
-            r->ops->response_body(r, scratch, dlen);
-        }
-        evbuffer_drain(in, used);
-        if (rc == H1_OK)
-            return 1;
-        if (used == 0)
-            break;
-    }
-    return 0;
+    int rc = h1_chunked_drain(&r->fwd.resp_chunk, in, chunk_to_client, r);
+    return rc == H1_OK ? 1 : rc == H1_NEED_MORE ? 0 : rc;
 }
 
 static void relay_body(struct req *r, struct up_conn *u)

@@ -25,6 +25,14 @@ char *util__xstrndup(const char *s, size_t n, const char *file, int line);
 /* Case-insensitive comparison of a[0..alen) with the NUL-terminated b. */
 int util_ieq(const char *a, size_t alen, const char *b);
 
+/* A duration in milliseconds as the struct timeval libevent takes. */
+#include <sys/time.h>
+static inline struct timeval util_ms_tv(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    return tv;
+}
+
 /* Monotonic clock in milliseconds. */
 uint64_t util_now_ms(void);
 
