@@ -684,6 +684,15 @@ void key_init(struct key_builder *kb, void *buf, size_t cap)
     kb->err = 0;
 }
 
+void key_reopen(struct key_builder *kb, void *buf, size_t cap, size_t len)
+{
+    key_init(kb, buf, cap);
+    if (len > kb->cap)
+        kb->err = KEY_E_OVERFLOW;
+    else
+        kb->len = len;
+}
+
 static int fail(struct key_builder *kb, int err)
 {
     kb->err = err;

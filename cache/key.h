@@ -78,6 +78,12 @@ struct key_builder {
  * outlive the builder and the key bytes' use. Never fails. */
 void key_init(struct key_builder *kb, void *buf, size_t cap);
 
+/* Continues a key whose first len bytes are already in buf (a key built earlier,
+ * cut back to a prefix: the primary key before its Vary parts, say). len must be a
+ * part boundary of a key this module wrote; len > cap gives KEY_E_OVERFLOW on the
+ * next call. Never fails. */
+void key_reopen(struct key_builder *kb, void *buf, size_t cap, size_t len);
+
 /* Appends one part: the tag byte, len as two big-endian bytes, then data[0..len).
  * The prefix keeps parts from running into each other (host "a" with path "/bc"
  * differs from host "ab" with path "/c"). Returns 0, KEY_E_OVERFLOW when the part

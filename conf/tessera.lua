@@ -39,8 +39,11 @@ origins = {
 -- segment, a final "*" the rest of the path (also "/api" itself for "/api/*").
 routes = {
   -- /api/* is a cached pass-through: stored as the origin's Cache-Control allows
-  -- (the demo origin sends max-age=60 on its fragments).
-  { path = "/api/*", origin = "api", cache = {} },
+  -- (the demo origin sends max-age=60 on its fragments). Campaign links add tracking
+  -- parameters the origin ignores: dropped from the cache key, so /api/nav?utm_source=x
+  -- shares its entry with /api/nav ("utm_*" matches every utm_ parameter).
+  { path = "/api/*", origin = "api",
+    cache = { query = { drop = { "utm_*", "fbclid", "gclid" } } } },
   { path = "/*",     origin = "api" },        -- everything else
 }
 

@@ -64,6 +64,9 @@ enum key_type {
     T_LOG_LEVEL,
     T_ROUTE_PATH,
     T_ORIGIN_REF,
+    T_QUERY_NAMES,
+    T_COOKIE_NAMES,
+    T_HEADER_NAMES,
     T_SECTION,
     T_TABLE,
     T_LIST,
@@ -115,6 +118,9 @@ struct section {
 #define KEY_LOG_LEVEL(name, key, ...) KEY_LEAF(T_LOG_LEVEL, name, __VA_ARGS__)
 #define KEY_ROUTE_PATH(name, key, ...) KEY_LEAF(T_ROUTE_PATH, name, __VA_ARGS__)
 #define KEY_ORIGIN_REF(name, key, ...) KEY_LEAF(T_ORIGIN_REF, name, __VA_ARGS__)
+#define KEY_QUERY_NAMES(name, key, ...) KEY_LEAF(T_QUERY_NAMES, name, __VA_ARGS__)
+#define KEY_COOKIE_NAMES(name, key, ...) KEY_LEAF(T_COOKIE_NAMES, name, __VA_ARGS__)
+#define KEY_HEADER_NAMES(name, key, ...) KEY_LEAF(T_HEADER_NAMES, name, __VA_ARGS__)
 #define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                                  \
     {                                                                                              \
         name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,   \
@@ -167,8 +173,31 @@ static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
 static const struct key origin_keys[] = {CFG_SCHEMA_ORIGINS(KEY)};
 #undef BASE
 #define BASE struct cfg_route_cache
+static const struct key route_cache_query_keys[] = {CFG_SCHEMA_ROUTE_CACHE_QUERY(KEY)};
+static const struct key route_cache_bypass_keys[] = {CFG_SCHEMA_ROUTE_CACHE_BYPASS(KEY)};
+#undef BASE
+static const struct section sec_route_cache_query = {
+    "routes[i].cache.query",
+    route_cache_query_keys,
+    ARRAY_SIZE(route_cache_query_keys),
+    0,
+    0,
+    "{ keep = { \"id\", \"page\" }, drop = { \"utm_*\", \"fbclid\" } }"};
+static const struct section sec_route_cache_bypass = {
+    "routes[i].cache.bypass",
+    route_cache_bypass_keys,
+    ARRAY_SIZE(route_cache_bypass_keys),
+    0,
+    0,
+    "{ cookies = { \"session\" }, headers = { \"x-preview\" }, query = { \"nocache\" } }"};
+/* KEY_SECTION names sec_<key>: these two keys exist only in routes[i].cache. */
+#define sec_query sec_route_cache_query
+#define sec_bypass sec_route_cache_bypass
+#define BASE struct cfg_route_cache
 static const struct key route_cache_keys[] = {CFG_SCHEMA_ROUTE_CACHE(KEY)};
 #undef BASE
+#undef sec_query
+#undef sec_bypass
 static const struct section sec_route_cache = {"routes[i].cache",
                                                route_cache_keys,
                                                ARRAY_SIZE(route_cache_keys),
@@ -869,6 +898,128 @@ static void load_list(struct loader *ld, const struct key *k, char *base, int id
     }
 }
 
+/* The name lists of routes[i].cache. What one item may hold depends on where the
+ * name is matched at run time (proxy/rcache.c), so each kind has its own rules. */
+static const struct name_kind {
+    const char *what;    /* one item, after "expected " */
+    const char *example; /* the whole list */
+    const char *plural;  /* for the count error */
+    bool token;          /* RFC 9110 5.6.2 token characters only */
+    bool wildcard;       /* a final '*' is a prefix wildcard */
+    bool lower;          /* stored lower-cased */
+} name_kinds[] = {
+    [T_QUERY_NAMES - T_QUERY_NAMES] = {"a query parameter name like \"page\" or \"utm_*\"",
+                                       "{ \"utm_*\", \"fbclid\" }", "query parameter names", false,
+                                       true, false},
+    [T_COOKIE_NAMES - T_QUERY_NAMES] = {"a cookie name like \"session\" or \"_ga*\"",
+                                        "{ \"session\", \"_ga*\" }", "cookie names", true, true,
+                                        false},
+    [T_HEADER_NAMES - T_QUERY_NAMES] = {"a header field name like \"x-preview\"",
+                                        "{ \"x-preview\" }", "header field names", true, false,
+                                        true},
+};
+
+static const struct name_kind *name_kind_of(enum key_type t)
+{
+    assert(t >= T_QUERY_NAMES && t <= T_HEADER_NAMES);
+    return &name_kinds[t - T_QUERY_NAMES];
+}
+
+/* tchar of RFC 9110 5.6.2; a cookie-name (RFC 6265 4.1.1) is such a token too. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || is_digit((char)ch) ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* Why s[0..len) is not a valid name of kind nk, or NULL when it is; the text may be
+ * written to buf. A query name is written decoded, so a '%' in it would be
+ * ambiguous; and in a request's normal form (cache/key.c) a name never holds a raw
+ * '&', '=' or '#' (separators, or kept encoded), white space or a control byte
+ * (always encoded). Such an entry could never match: it is refused here rather
+ * than silently ignored. */
+static const char *bad_name(const struct name_kind *nk, const char *s, size_t len, char *buf,
+                            size_t cap)
+{
+    if (len > CFG_NAME_MAX) {
+        snprintf(buf, cap, "%zu bytes, more than %d", len, CFG_NAME_MAX);
+        return buf;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '*') {
+            if (!nk->wildcard)
+                return "header field names take no wildcard";
+            if (i + 1 < len)
+                return "'*' is only allowed at the end, as a prefix wildcard like \"utm_*\"";
+        } else if (nk->token) {
+            if (is_tchar(ch))
+                continue;
+            if (ch > 0x20 && ch < 0x7f)
+                snprintf(buf, cap, "'%c' is not a token character, RFC 9110 5.6.2", ch);
+            else
+                snprintf(buf, cap, "byte 0x%02x is not a token character, RFC 9110 5.6.2", ch);
+            return buf;
+        } else if (ch <= 0x20 || ch == 0x7f) {
+            return "white space and control characters are not allowed";
+        } else if (ch == '%') {
+            return "'%' is not allowed: names are compared percent-decoded, write the decoded "
+                   "name";
+        } else if (ch == '&' || ch == '=' || ch == '#') {
+            snprintf(buf, cap, "'%c' is not allowed: it %s", ch,
+                     ch == '&'   ? "separates parameters"
+                     : ch == '=' ? "separates a name from its value"
+                                 : "starts the fragment");
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* QUERY_NAMES, COOKIE_NAMES, HEADER_NAMES: an array of names into a cfg_strlist. */
+static void load_names(struct loader *ld, const struct key *k, struct cfg_strlist *out, int idx)
+{
+    lua_State *L = ld->L;
+    const struct name_kind *nk = name_kind_of(k->type);
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        expected(ld, idx, NULL, "an array of %s like %s", nk->plural, nk->example);
+        return;
+    }
+    size_t n = array_len(ld, idx);
+    if (n < k->min || n > k->max) {
+        if (k->min == 0)
+            fail(ld, "expected at most %llu %s, got %zu", (unsigned long long)k->max, nk->plural,
+                 n);
+        else
+            fail(ld, "expected %llu to %llu %s, got %zu", (unsigned long long)k->min,
+                 (unsigned long long)k->max, nk->plural, n);
+        return;
+    }
+    /* Never NULL once the key is present, even for {}: cfg.h's contract. Linked
+     * before it is filled; an item that fails stays NULL (and the load fails). */
+    out->items = xcalloc(n ? n : 1, sizeof(*out->items));
+    out->n = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t old = push_index(ld, i + 1);
+        lua_rawgeti(L, idx, (int)(i + 1));
+        size_t len = 0;
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        char buf[128];
+        const char *why = s != NULL ? bad_name(nk, s, len, buf, sizeof(buf)) : NULL;
+        if (s == NULL || len == 0 || why != NULL) {
+            expected(ld, -1, why, "%s", nk->what);
+        } else {
+            char *copy = xstrndup(s, len);
+            for (char *p = copy; nk->lower && *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                    *p = (char)(*p - 'A' + 'a');
+            out->items[i] = copy;
+        }
+        lua_pop(L, 1);
+        pop_path(ld, old);
+    }
+}
+
 static bool is_origin_name(const char *s)
 {
     if (*s == '\0')
@@ -1091,6 +1242,9 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         break;
     }
     case T_ORIGIN_REF: load_origin_ref(ld, idx, (const struct cfg_origin **)field); break;
+    case T_QUERY_NAMES:
+    case T_COOKIE_NAMES:
+    case T_HEADER_NAMES: load_names(ld, k, (struct cfg_strlist *)field, idx); break;
     case T_SECTION:
         if (lua_type(L, idx) == LUA_TTABLE)
             load_table(ld, k->sub, base, idx);
@@ -1901,6 +2055,15 @@ static void free_table(const struct section *sec, char *base)
             free(((struct cfg_route *)base)->path);
             free(((struct cfg_route *)base)->segs);
             break;
+        case T_QUERY_NAMES:
+        case T_COOKIE_NAMES:
+        case T_HEADER_NAMES: {
+            struct cfg_strlist *l = (struct cfg_strlist *)field;
+            for (size_t j = 0; l->items != NULL && j < l->n; j++)
+                free(l->items[j]);
+            free(l->items);
+            break;
+        }
         case T_SECTION: free_table(k->sub, base); break;
         case T_TABLE: {
             char *item = *(char **)field;
@@ -2066,6 +2229,12 @@ static void help_type(const struct key *k, char *buf, size_t cap)
     case T_LOG_LEVEL: snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\""); break;
     case T_ROUTE_PATH: snprintf(buf, cap, "path pattern"); break;
     case T_ORIGIN_REF: snprintf(buf, cap, "origin name"); break;
+    case T_QUERY_NAMES:
+    case T_COOKIE_NAMES:
+    case T_HEADER_NAMES:
+        snprintf(buf, cap, "array of %llu..%llu %s", (unsigned long long)k->min,
+                 (unsigned long long)k->max, name_kind_of(k->type)->plural);
+        break;
     case T_SECTION:
     case T_TABLE: snprintf(buf, cap, "table"); break;
     case T_LIST:

@@ -71,13 +71,34 @@ struct cfg_seg {
     size_t len;
 };
 
-/* routes[i].cache: present when the route's responses are cached. */
+/* A list of names from routes[i].cache (query parameters, cookies, header fields).
+ * items is NULL when the key is absent, and non-NULL (n may be 0) when it is present,
+ * even as {}: `keep = {}` (keep no parameter) is not the same as no keep at all.
+ * Each item is a NUL-terminated string of 1..CFG_NAME_MAX bytes owned by the
+ * generation; where the key allows it, a final '*' makes it a prefix wildcard
+ * ("utm_*" matches "utm_source"; "*" alone matches every name). */
+#define CFG_NAME_MAX 128
+struct cfg_strlist {
+    char **items;
+    size_t n;
+};
+
+/* routes[i].cache: present when the route's responses are cached. Names in the lists
+ * are case-sensitive except header names; query names are the percent-decoded form
+ * (the loader refuses '%', '&', '=', '#', white space and control bytes in them);
+ * cookie and header names are RFC 9110 tokens. */
 struct cfg_route_cache {
     uint64_t ttl_ms;                    /* ttl: overrides the origin's freshness; 0 = not set */
     int ignore_origin_cc;               /* ignore_origin_cache_control */
     int allow_set_cookie;               /* allow_set_cookie */
     uint64_t stale_if_error_ms;         /* stale_if_error, default 0 */
     uint64_t stale_while_revalidate_ms; /* stale_while_revalidate, default 0 */
+    struct cfg_strlist query_keep;      /* cache.query.keep */
+    struct cfg_strlist query_drop;      /* cache.query.drop */
+    struct cfg_strlist strip_cookies;   /* cache.strip_cookies */
+    struct cfg_strlist bypass_cookies;  /* cache.bypass.cookies */
+    struct cfg_strlist bypass_headers;  /* cache.bypass.headers, lower-cased */
+    struct cfg_strlist bypass_query;    /* cache.bypass.query */
 };
 
 struct cfg_route {

@@ -12,12 +12,19 @@
  *            ADDR_LIST (array of addresses), PATH ("-" or a file), PATH_OR_OFF (also
  *            false), INPUT_FILE (a file that must be readable when the config is
  *            loaded), BOOL, LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an
- *            origin), and the containers SECTION (a table of keys stored in the
+ *            origin), the name lists (an array of strings of 1..CFG_NAME_MAX bytes,
+ *            stored in a struct cfg_strlist whose items are NULL when the key is
+ *            absent) QUERY_NAMES (query parameter names, percent-decoded: no '%',
+ *            '&', '=', '#', white space or control bytes), COOKIE_NAMES (RFC 9110
+ *            tokens) and HEADER_NAMES (tokens, stored lower-cased), where
+ *            QUERY_NAMES and COOKIE_NAMES items may end in a '*' wildcard, and the
+ *            containers SECTION (a table of keys stored in the
  *            parent's struct), TABLE (a table of keys stored in its own struct, a
  *            pointer that is NULL when the key is absent), LIST (an array of tables)
  *            and MAP (name = table); containers have the sub-schema CFG_SCHEMA_<KEY>
  *   field    member of the section's struct (for LIST, MAP and ADDR_LIST the array;
- *            its count is the member named n<field>)
+ *            its count is the member named n<field>); unused for SECTION, whose
+ *            keys name their own members of the same struct
  *   min,max  bounds in stored units (ms, bytes, count; item count for lists)
  *   default  the value as written in a config file (unquoted), or NULL: required,
  *            or "nil": optional, absent leaves the field zero (NULL for a TABLE)
@@ -122,7 +129,34 @@
       "serve an expired copy this long after it expired when the origin fails (RFC 5861); "        \
       "the origin's own stale-if-error counts when longer")                                        \
     X(allow_set_cookie, BOOL, allow_set_cookie, 0, 0, "false", "",                                 \
-      "store responses that set cookies (they are unstorable by default)")
+      "store responses that set cookies (they are unstorable by default)")                         \
+    X(query, SECTION, query, 0, 0, "nil", "",                                                      \
+      "which query parameters make up the cache key (absent: all of them)")                        \
+    X(strip_cookies, COOKIE_NAMES, strip_cookies, 0, 64, "nil", "names",                           \
+      "cookies removed from the request before the key is built and before it is forwarded; "      \
+      "\"_ga*\" matches a prefix")                                                                 \
+    X(bypass, SECTION, bypass, 0, 0, "nil", "",                                                    \
+      "requests that skip the cache (neither looked up nor stored) when they carry any of "        \
+      "the named cookies, header fields or query parameters")
+
+/* routes[i].cache.query (struct cfg_route_cache). Names are case-sensitive and
+ * compared percent-decoded. */
+#define CFG_SCHEMA_ROUTE_CACHE_QUERY(X)                                                            \
+    X(keep, QUERY_NAMES, query_keep, 0, 64, "nil", "names",                                        \
+      "allow-list: only these parameters are part of the key ({} keeps none); \"utm_*\" "          \
+      "matches a prefix, \"*\" every name")                                                        \
+    X(drop, QUERY_NAMES, query_drop, 0, 64, "nil", "names",                                        \
+      "parameters removed from the key, like { \"utm_*\", \"fbclid\" }")
+
+/* routes[i].cache.bypass (struct cfg_route_cache) */
+#define CFG_SCHEMA_ROUTE_CACHE_BYPASS(X)                                                           \
+    X(cookies, COOKIE_NAMES, bypass_cookies, 0, 64, "nil", "names",                                \
+      "a request with any of these cookies skips the cache; \"wp_*\" matches a prefix")            \
+    X(headers, HEADER_NAMES, bypass_headers, 0, 64, "nil", "names",                                \
+      "a request with any of these header fields skips the cache (any case, no wildcard)")         \
+    X(query, QUERY_NAMES, bypass_query, 0, 64, "nil", "names",                                     \
+      "a request with any of these query parameters skips the cache; \"preview_*\" matches a "     \
+      "prefix")
 
 /* timeouts (struct cfg, .timeouts) */
 #define CFG_SCHEMA_TIMEOUTS(X)                                                                     \

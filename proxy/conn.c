@@ -143,16 +143,67 @@ static void h1_respond(struct req *r, int status, const char *extra, const char 
 }
 
 /* The client's response head for the origin's head m (RFC 9112 6, 9110 7.6). */
+/* A response head is written in one piece into space reserved in the output
+ * buffer (its size bounded first): one evbuffer call, no printf. */
+struct hbuf {
+    char *p;
+    size_t len;
+};
+
+static void hb_add(struct hbuf *b, const void *s, size_t n)
+{
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define HB_LIT(b, s) hb_add((b), (s), sizeof(s) - 1)
+
+static void hb_u64(struct hbuf *b, uint64_t v)
+{
+    char t[20];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    hb_add(b, t + i, sizeof(t) - i);
+}
+
+static void hb_field(struct hbuf *b, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    hb_add(b, name, nlen);
+    HB_LIT(b, ": ");
+    hb_add(b, v, vlen);
+    HB_LIT(b, "\r\n");
+}
+
 static void h1_response_head(struct req *r, const struct h1_msg *m)
 {
     struct conn *c = conn_of(r);
     struct evbuffer *out = sock_out(c->sock);
     int framing = m->body != H1_BODY_NONE;
-    size_t before = evbuffer_get_length(out);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
-    int has_date = 0, has_cl = 0;
+    /* Upper bound: the fields as received plus what is added below. */
+    size_t cap = 512 + m->reason_len + sizeof(r->cache_status);
+    for (size_t i = 0; i < m->num_headers; i++)
+        cap += m->headers[i].name_len + m->headers[i].value_len + 6;
+    struct evbuffer_iovec vec;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1 || vec.iov_len < cap) {
+        r->ops->respond(r, 500, "", "out of memory", 1);
+        return;
+    }
+    struct hbuf b = {vec.iov_base, 0};
+    HB_LIT(&b, "HTTP/1.1 ");
+    hb_u64(&b, (uint64_t)(m->status > 0 ? m->status : 0));
+    HB_LIT(&b, " ");
+    hb_add(&b, m->reason, m->reason_len);
+    HB_LIT(&b, "\r\n");
+    int has_date = 0, has_cl = 0, nvia = 0;
     for (size_t i = 0; i < m->num_headers; i++) {
         const struct h1_header *h = &m->headers[i];
+        if (h->name_len == 3 && util_ieq(h->name, 3, "via")) {
+            nvia++; /* extended below */
+            continue;
+        }
         if (!up__pass_field(m, h, framing) ||
             (r->rc.active && cc_strip_field(h->name, h->name_len)))
             continue;
@@ -160,32 +211,39 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
             has_date = 1;
         else if (util_ieq(h->name, h->name_len, "content-length"))
             has_cl = 1;
-        evbuffer_add(out, h->name, h->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h->value, h->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        hb_field(&b, h->name, h->name_len, h->value, h->value_len);
     }
-    if (!has_date)
-        evbuffer_add_printf(out, "Date: %s\r\n", worker__date(c->w));
-    evbuffer_add(out, "Via: ", 5);
-    for (int i = h1_header_find(m, "via", 0); i >= 0; i = h1_header_find(m, "via", (size_t)i + 1)) {
-        evbuffer_add(out, m->headers[i].value, m->headers[i].value_len);
-        evbuffer_add(out, ", ", 2);
+    if (!has_date) {
+        const char *d = worker__date(c->w);
+        hb_field(&b, "Date", 4, d, strlen(d));
     }
-    evbuffer_add(out, "1.1 tessera\r\n", 13);
-    if (r->age >= 0)
-        evbuffer_add_printf(out, "Age: %lld\r\n", (long long)r->age);
+    HB_LIT(&b, "Via: ");
+    for (size_t i = 0; nvia > 0 && i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (h->name_len == 3 && util_ieq(h->name, 3, "via")) {
+            hb_add(&b, h->value, h->value_len);
+            HB_LIT(&b, ", ");
+        }
+    }
+    HB_LIT(&b, "1.1 tessera\r\n");
+    if (r->age >= 0) {
+        HB_LIT(&b, "Age: ");
+        hb_u64(&b, (uint64_t)r->age);
+        HB_LIT(&b, "\r\n");
+    }
     if (r->cache_status[0] != '\0')
-        evbuffer_add_printf(out, "Cache-Status: %s\r\n", r->cache_status);
+        hb_field(&b, "Cache-Status", 12, r->cache_status, strlen(r->cache_status));
     c->chunked_out = 0;
     switch (m->body) {
     case H1_BODY_LENGTH:
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+        HB_LIT(&b, "Content-Length: ");
+        hb_u64(&b, m->content_length);
+        HB_LIT(&b, "\r\n");
         break;
     case H1_BODY_CHUNKED:
     case H1_BODY_UNTIL_CLOSE:
         if (c->minor_version >= 1) {
-            evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+            HB_LIT(&b, "Transfer-Encoding: chunked\r\n");
             c->chunked_out = 1;
         } else {
             c->close_after = 1; /* an HTTP/1.0 client reads until we close */
@@ -193,13 +251,15 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
         break;
     case H1_BODY_NONE:
         if (!has_cl && !r->head_method && m->status != 204 && m->status != 304)
-            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+            HB_LIT(&b, "Content-Length: 0\r\n");
         break;
     }
     if (c->close_after || !c->keep_alive || c->w->draining)
-        evbuffer_add(out, "Connection: close\r\n", 19);
-    evbuffer_add(out, "\r\n", 2);
-    r->bytes_out += evbuffer_get_length(out) - before;
+        HB_LIT(&b, "Connection: close\r\n");
+    HB_LIT(&b, "\r\n");
+    vec.iov_len = b.len;
+    evbuffer_commit_space(out, &vec, 1);
+    r->bytes_out += b.len;
 }
 
 static void h1_response_body(struct req *r, struct evbuffer *src, size_t n)

@@ -14,9 +14,11 @@
 #include "rcache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cc.h"
@@ -24,16 +26,21 @@
 #include "l1.h"
 #include "log.h"
 #include "obj.h"
+#include "rcrules.h"
 #include "util.h"
 #include "worker_int.h"
 
 #define RC_SHARDS 16
 #define RC_MAX_FIELDS 128
+#define RC_F_VARY 1u    /* obj flag: a Vary marker, not a response */
+#define RC_NONCE_LEN 16 /* hex digits that open a marker's head */
+#define RC_SPEC_MAX 512 /* a marker's head: nonce and field names */
+#define RC_MARKER_S (365 * 86400)
 
 static struct l1 *store;
 
-const char *const rc_stat_names[RC_NSTATS] = {"hits",      "misses", "stale_served",
-                                              "collapsed", "stored", "bypassed"};
+const char *const rc_stat_names[RC_NSTATS] = {"hits",   "misses",   "stale_served", "collapsed",
+                                              "stored", "bypassed", "revalidated"};
 
 static void count(const struct req *r, enum rc_stat st)
 {
@@ -124,7 +131,10 @@ static void status_set(struct req *r, const char *fmt, const char *detail)
     snprintf(r->cache_status, sizeof(r->cache_status), fmt, detail);
 }
 
-static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond);
+static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond,
+                      int not_modified);
+static struct obj *find(struct req *r, const struct h1_msg *m);
+static const struct h1_msg *fwd_head(struct req *r);
 
 /* Ends the request's flight: its waiters are handed to their workers. */
 static void flight_end(struct req *r)
@@ -167,14 +177,13 @@ static void wait_free(struct rc_wait *wt)
 static void resume(struct req *r, const char *why)
 {
     int64_t now = now_s();
-    struct obj *o =
-        why == NULL ? l1_lookup(store, r->rc.key, r->rc.key_len, r->rc.hlo, r->rc.hhi) : NULL;
+    struct obj *o = why == NULL ? find(r, fwd_head(r)) : NULL;
     if (o != NULL && now < obj_expires_at(o)) {
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
         count(r, RC_COLLAPSED);
-        serve_obj(r, o, now, NULL);
+        serve_obj(r, o, now, NULL, r->rc.client_nm);
         return;
     }
     obj_unref(&o);
@@ -291,18 +300,126 @@ static size_t to_fields(const struct h1_msg *m, struct cc_field *f, size_t cap)
 
 static int build_key(struct req *r, const struct h1_msg *m, const struct up_target *t)
 {
+    struct rc_state *rc = &r->rc;
     struct key_builder kb;
-    key_init(&kb, r->rc.key, sizeof(r->rc.key));
+    key_init(&kb, rc->key, sizeof(rc->key));
     const char *host = t->authority ? t->authority : m->host;
     size_t host_len = t->authority ? t->authority_len : m->host_len;
     const char *q = memchr(t->uri, '?', t->uri_len);
     size_t plen = q ? (size_t)(q - t->uri) : t->uri_len;
     key_add_method(&kb, "GET", 3); /* GET and HEAD share entries */
     key_add_host(&kb, host ? host : "", host ? host_len : 0, r->tls);
+    rc->host_end = kb.len;
     key_add_path(&kb, t->uri, plen);
+    const struct cfg_route_cache *cr = rc->rules;
+    struct key_query_rules qr = {(const char *const *)cr->query_keep.items, cr->query_keep.n,
+                                 (const char *const *)cr->query_drop.items, cr->query_drop.n};
     if (q != NULL)
-        key_add_query(&kb, q + 1, t->uri_len - plen - 1, NULL);
-    return key_finish(&kb, &r->rc.hlo, &r->rc.hhi, &r->rc.key_len);
+        key_add_query(&kb, q + 1, t->uri_len - plen - 1, &qr);
+    int err = key_finish(&kb, &rc->hlo, &rc->hhi, &rc->key_len);
+    rc->base_hlo = rc->hlo;
+    rc->base_hhi = rc->hhi;
+    rc->base_len = rc->key_len;
+    return err;
+}
+
+/* Back to the primary key after a variant's. */
+static void base_key(struct rc_state *rc)
+{
+    rc->key_len = rc->base_len;
+    rc->hlo = rc->base_hlo;
+    rc->hhi = rc->base_hhi;
+}
+
+/* Appends the Vary part for the request field name[0..nlen): its field lines
+ * joined, Cookie without the cookies the route strips (all stripped is absent,
+ * as the origin sees it). */
+static int vary_part(struct key_builder *kb, const struct cfg_route_cache *rules,
+                     const struct h1_msg *m, const char *name, size_t nlen)
+{
+    char buf[8192];
+    size_t len = 0;
+    int found = 0;
+    int cookie = nlen == 6 && strncasecmp(name, "cookie", 6) == 0;
+    for (size_t i = 0; i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (h->name_len != nlen || strncasecmp(h->name, name, nlen) != 0)
+            continue;
+        size_t sep = found ? 2 : 0;
+        if (len + sep + h->value_len > sizeof(buf))
+            return KEY_E_OVERFLOW;
+        size_t at = len + sep, n = h->value_len;
+        if (cookie && rules->strip_cookies.n > 0) {
+            n = rcr_strip_cookies(&rules->strip_cookies, h->value, h->value_len, buf + at,
+                                  sizeof(buf) - at);
+            if (n == (size_t)-1)
+                return KEY_E_OVERFLOW;
+            if (n == 0)
+                continue;
+        } else {
+            memcpy(buf + at, h->value, n);
+        }
+        if (sep)
+            memcpy(buf + len, cookie ? "; " : ", ", 2);
+        len = at + n;
+        found = 1;
+    }
+    return key_add_vary(kb, name, nlen, found ? buf : NULL, len);
+}
+
+/* Makes r's key the variant of `spec` (a marker's head: nonce, then the field
+ * names joined by ',') for the request fields in m. */
+static int variant_key(struct req *r, const struct h1_msg *m, const char *spec, size_t slen)
+{
+    struct rc_state *rc = &r->rc;
+    if (m == NULL || slen < RC_NONCE_LEN)
+        return KEY_E_OVERFLOW;
+    struct key_builder kb;
+    key_reopen(&kb, rc->key, sizeof(rc->key), rc->base_len);
+    key_add_part(&kb, KEY_TAG_VARY, spec, RC_NONCE_LEN);
+    const char *p = spec + RC_NONCE_LEN, *end = spec + slen;
+    while (p < end) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        const char *e = c ? c : end;
+        vary_part(&kb, rc->rules, m, p, (size_t)(e - p));
+        p = c ? c + 1 : end;
+    }
+    return key_finish(&kb, &rc->hlo, &rc->hhi, &rc->key_len);
+}
+
+/* Looks r's key up, following a Vary marker to the request's variant (m: the
+ * request's fields; NULL when they are not at hand, which makes a marker a
+ * miss). Returns a reference or NULL. */
+static struct obj *find(struct req *r, const struct h1_msg *m)
+{
+    struct rc_state *rc = &r->rc;
+    base_key(rc);
+    struct obj *o = l1_lookup(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+    if (o == NULL || !(obj_flags(o) & RC_F_VARY))
+        return o;
+    int err = variant_key(r, m, obj_head(o), obj_head_len(o));
+    obj_unref(&o);
+    if (err != KEY_OK) {
+        base_key(rc);
+        rc->cacheable = 0; /* its variant cannot be keyed: never stored */
+        return NULL;
+    }
+    return l1_lookup(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+}
+
+/* The request head as sent upstream, parsed into the worker's second scratch
+ * head (a waiter's or a storer's view of its own request). NULL if missing. */
+static const struct h1_msg *fwd_head(struct req *r)
+{
+    struct evbuffer *b = r->fwd.req_head;
+    if (b == NULL)
+        return NULL;
+    size_t n = evbuffer_get_length(b);
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    struct h1_limits lim = {n + 1, n + 1, H1_MAX_HEADERS_CAP};
+    if (p == NULL || h1_parse_request(p, n, &lim, &r->w->aux) != H1_OK)
+        return NULL;
+    return &r->w->aux;
 }
 
 static void unref_cb(const void *data, size_t len, void *arg)
@@ -311,11 +428,25 @@ static void unref_cb(const void *data, size_t len, void *arg)
     obj_unref(&o);
 }
 
+/* The stored validators of the head parsed in m. */
+static void validators(const struct h1_msg *m, const char **etag, size_t *elen, const char **lm,
+                       size_t *llen)
+{
+    int e = h1_header_find(m, "etag", 0), l = h1_header_find(m, "last-modified", 0);
+    *etag = e >= 0 ? m->headers[e].value : NULL;
+    *elen = e >= 0 ? m->headers[e].value_len : 0;
+    *lm = l >= 0 ? m->headers[l].value : NULL;
+    *llen = l >= 0 ? m->headers[l].value_len : 0;
+}
+
 /* Sends a stored object. With `cond` (the request's fields), a matching
  * If-None-Match / If-Modified-Since gets 304 Not Modified (RFC 9111 4.3.2,
- * RFC 9110 13.2.2). Note: this parses into the worker's scratch head, which
- * may be the request's own parsed head: callers must not use that afterwards. */
-static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond)
+ * RFC 9110 13.2.2); `not_modified` says so when the request's fields are gone
+ * (decided earlier against the same validators). Note: this parses into the
+ * worker's scratch head, which may be the request's own parsed head: callers
+ * must not use that afterwards. */
+static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond,
+                      int not_modified)
 {
     struct h1_msg *m = &r->w->msg;
     struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
@@ -325,21 +456,22 @@ static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc
         return;
     }
     if (cond != NULL && m->status == 200) {
-        int e = h1_header_find(m, "etag", 0), l = h1_header_find(m, "last-modified", 0);
-        if (cc_not_modified(
-                cond, e >= 0 ? m->headers[e].value : NULL, e >= 0 ? m->headers[e].value_len : 0,
-                l >= 0 ? m->headers[l].value : NULL, l >= 0 ? m->headers[l].value_len : 0)) {
-            m->status = 304;
-            m->reason = "Not Modified";
-            m->reason_len = 12;
-            m->body = H1_BODY_NONE;
-            r->age = now - obj_stored_at(o);
-            r->status = 304;
-            r->ops->response_head(r, m);
-            obj_unref(&o);
-            r->ops->response_end(r);
-            return;
-        }
+        const char *et, *lm;
+        size_t el, ll;
+        validators(m, &et, &el, &lm, &ll);
+        not_modified = cc_not_modified(cond, et, el, lm, ll);
+    }
+    if (not_modified && m->status == 200) {
+        m->status = 304;
+        m->reason = "Not Modified";
+        m->reason_len = 12;
+        m->body = H1_BODY_NONE;
+        r->age = now - obj_stored_at(o);
+        r->status = 304;
+        r->ops->response_head(r, m);
+        obj_unref(&o);
+        r->ops->response_end(r);
+        return;
     }
     r->age = now - obj_stored_at(o);
     r->status = m->status;
@@ -415,7 +547,7 @@ static const struct req_ops bg_ops = {
 /* Starts one background refresh of r's key unless one is under way. The caller
  * must not use r->w->msg after this (up__prepare reads m first). */
 static void refresh(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
-                    const struct up_target *t)
+                    const struct up_target *t, struct obj *o, int has_validators)
 {
     struct bg_req *bg = calloc(1, sizeof(*bg));
     if (bg == NULL)
@@ -433,6 +565,12 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     b->rc.stale = NULL;
     b->rc.capture = NULL;
     b->rc.cacheable = 1;
+    b->rc.client_nm = 0;
+    if (has_validators) {
+        /* A conditional request: a 304 refreshes the copy without a body. */
+        b->rc.stale = obj_ref(o);
+        b->rc.revalidate = 1;
+    }
     b->age = -1;
     snprintf(b->cache_status, sizeof(b->cache_status), "tessera; fwd=stale; detail=refresh");
     if (coalesce(b) != RC_FORWARD || b->rc.flight == NULL) {
@@ -444,6 +582,23 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     }
     up__prepare(b, m, t);
     up__start(b, route->origin); /* may end (and free) b at once */
+}
+
+/* Whether the stored head has validators (parsed into the second scratch head),
+ * and whether the request's conditional matches them. */
+static int stored_validators(struct req *r, struct obj *o, const struct cc_request *cq, int *nm)
+{
+    struct h1_msg *sm = &r->w->aux;
+    struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
+    *nm = 0;
+    if (h1_parse_response(obj_head(o), obj_head_len(o), &lim, 0, sm) != H1_OK || sm->status != 200)
+        return 0;
+    const char *et, *lm;
+    size_t el, ll;
+    validators(sm, &et, &el, &lm, &ll);
+    if (cq != NULL)
+        *nm = cc_not_modified(cq, et, el, lm, ll);
+    return et != NULL || lm != NULL;
 }
 
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
@@ -471,6 +626,15 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         count(r, RC_BYPASS);
         return 0;
     }
+    const char *q = memchr(t->uri, '?', t->uri_len);
+    const char *skip =
+        rcr_bypass(rc->rules, m, q ? q + 1 : NULL, q ? t->uri_len - (size_t)(q + 1 - t->uri) : 0);
+    if (skip != NULL) {
+        /* The route's bypass rule: neither looked up nor stored. */
+        status_set(r, "tessera; fwd=bypass; detail=%s", skip);
+        count(r, RC_BYPASS);
+        return 0;
+    }
     rc->req_auth = h1_header_find(m, "authorization", 0) >= 0;
     struct cc_field f[RC_MAX_FIELDS];
     struct cc_request cq = {m->method, m->method_len, f, to_fields(m, f, RC_MAX_FIELDS)};
@@ -485,32 +649,53 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         return 0;
     }
     int64_t now = now_s();
-    struct obj *o = l1_lookup(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+    struct obj *o = find(r, m);
     if (o != NULL && now < obj_expires_at(o)) {
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; ttl=%s", ttl);
         count(r, RC_HIT);
-        serve_obj(r, o, now, &cq);
+        serve_obj(r, o, now, &cq, 0);
         return RC_ANSWERED;
     }
+    int nm = 0;
+    int valid = o != NULL && !r->head_method && stored_validators(r, o, &cq, &nm);
     if (o != NULL && now < obj_stale_until(o) && !r->head_method) {
         /* RFC 5861 3: answer with the stale copy now, refresh in the background
          * (one refresh per key: the refresh leads the key's flight). */
         status_set(r, "tessera; hit; detail=%s", "stale-while-revalidate");
         count(r, RC_STALE);
-        refresh(r, route, m, t);
-        serve_obj(r, o, now, &cq);
+        refresh(r, route, m, t, o, valid);
+        serve_obj(r, o, now, &cq, 0);
+        return RC_ANSWERED;
+    }
+    if (d.only_if_cached) {
+        /* RFC 9111 5.2.1.7: nothing usable stored, and the client forbids asking. */
+        obj_unref(&o);
+        status_set(r, "tessera; fwd=%s", "miss; detail=only-if-cached");
+        r->ops->respond(r, 504, "", "not in cache (only-if-cached)", 0);
         return RC_ANSWERED;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
     count(r, RC_MISS);
-    if (o != NULL && now < obj_error_until(o))
+    if (o != NULL && valid) {
+        /* RFC 9111 4.3.1: ask the origin whether the stored copy is still good. */
+        rc->stale = o;
+        rc->revalidate = 1;
+        rc->client_nm = nm != 0;
+    } else if (o != NULL && now < obj_error_until(o)) {
         rc->stale = o; /* kept for stale-if-error */
-    else if (o != NULL)
+    } else if (o != NULL) {
         obj_unref(&o);
+    }
     if (r->head_method || coalesce(r) != RC_WAITING)
         return RC_FORWARD;
+    /* A waiter does not revalidate: it is served what the leader gets (its
+     * stale copy stays only for stale-if-error). */
+    rc->revalidate = 0;
+    rc->client_nm = 0;
+    if (rc->stale != NULL && now >= obj_error_until(rc->stale))
+        obj_unref(&rc->stale);
     /* Bounded by the origin's timeout: then it goes there itself. */
     uint64_t ms = route->origin->timeout_ms;
     struct timeval tv = util_ms_tv(ms);
@@ -519,24 +704,232 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     return RC_WAITING;
 }
 
-/* The head we store: status line and the fields a client gets, framed by a
- * Content-Length. Fields this cache consumes are left out (RFC 9213 2.1). */
-static size_t stored_head(const struct h1_msg *m, struct evbuffer *b, uint64_t body_len)
+int rc_forward_field(struct req *r, const struct h1_header *h, struct evbuffer *b)
 {
-    evbuffer_add_printf(b, "HTTP/1.1 %d %.*s\r\n", m->status, (int)m->reason_len, m->reason);
-    for (size_t i = 0; i < m->num_headers; i++) {
-        const struct h1_header *h = &m->headers[i];
-        if (util_ieq(h->name, h->name_len, "content-length") ||
-            util_ieq(h->name, h->name_len, "age") || cc_strip_field(h->name, h->name_len) ||
-            h1_header_is_hop(m, h->name, h->name_len))
+    struct rc_state *rc = &r->rc;
+    if (rc->revalidate && (util_ieq(h->name, h->name_len, "if-none-match") ||
+                           util_ieq(h->name, h->name_len, "if-modified-since")))
+        return 1; /* the cache's own validators replace the client's */
+    if (rc->rules == NULL || rc->rules->strip_cookies.n == 0 ||
+        !util_ieq(h->name, h->name_len, "cookie"))
+        return 0;
+    char out[8192];
+    size_t n =
+        rcr_strip_cookies(&rc->rules->strip_cookies, h->value, h->value_len, out, sizeof(out));
+    if (n == (size_t)-1)
+        return 0; /* shorter than the value: cannot happen; forward it as it is */
+    if (n > 0) {
+        evbuffer_add(b, "Cookie: ", 8);
+        evbuffer_add(b, out, n);
+        evbuffer_add(b, "\r\n", 2);
+    }
+    return 1;
+}
+
+void rc_forward_extra(struct req *r, struct evbuffer *b)
+{
+    struct rc_state *rc = &r->rc;
+    if (!rc->revalidate || rc->stale == NULL)
+        return;
+    struct h1_msg *sm = &r->w->aux;
+    struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
+    if (h1_parse_response(obj_head(rc->stale), obj_head_len(rc->stale), &lim, 0, sm) != H1_OK)
+        return;
+    const char *et, *lm;
+    size_t el, ll;
+    validators(sm, &et, &el, &lm, &ll);
+    if (et != NULL)
+        evbuffer_add_printf(b, "If-None-Match: %.*s\r\n", (int)el, et);
+    if (lm != NULL) /* RFC 9110 13.1.3: the origin uses it when it has no ETag match */
+        evbuffer_add_printf(b, "If-Modified-Since: %.*s\r\n", (int)ll, lm);
+}
+
+/* The head we store: status line and the fields a client gets, framed by a
+ * Content-Length. Fields this cache consumes are left out (RFC 9213 2.1), and
+ * so are hop-by-hop ones (`m`, the message whose Connection names them). */
+static size_t stored_head(int status, const char *reason, size_t reason_len,
+                          const struct cc_field *f, size_t n, const struct h1_msg *m,
+                          struct evbuffer *b, uint64_t body_len)
+{
+    evbuffer_add_printf(b, "HTTP/1.1 %d %.*s\r\n", status, (int)reason_len, reason);
+    for (size_t i = 0; i < n; i++) {
+        if (util_ieq(f[i].name, f[i].name_len, "content-length") ||
+            util_ieq(f[i].name, f[i].name_len, "age") || cc_strip_field(f[i].name, f[i].name_len) ||
+            (m != NULL && h1_header_is_hop(m, f[i].name, f[i].name_len)))
             continue;
-        evbuffer_add(b, h->name, h->name_len);
+        evbuffer_add(b, f[i].name, f[i].name_len);
         evbuffer_add(b, ": ", 2);
-        evbuffer_add(b, h->value, h->value_len);
+        evbuffer_add(b, f[i].value, f[i].value_len);
         evbuffer_add(b, "\r\n", 2);
     }
     evbuffer_add_printf(b, "Content-Length: %llu\r\n\r\n", (unsigned long long)body_len);
     return evbuffer_get_length(b);
+}
+
+/* The route's rules for cc_policy_for. */
+static void route_rules(const struct rc_state *rc, struct cc_rules *rules)
+{
+    cc_rules_init(rules);
+    if (rc->rules->ttl_ms > 0)
+        rules->ttl_override = (int64_t)(rc->rules->ttl_ms / 1000);
+    rules->ignore_origin_cache_control = rc->rules->ignore_origin_cc != 0;
+    rules->allow_set_cookie = rc->rules->allow_set_cookie != 0;
+}
+
+/* The request facts the policy needs once the request head is gone. */
+static size_t request_facts(const struct rc_state *rc, struct cc_field qf[2])
+{
+    size_t nq = 0;
+    if (rc->req_auth)
+        qf[nq++] = (struct cc_field){"authorization", 13, "-", 1};
+    if (rc->req_no_store)
+        qf[nq++] = (struct cc_field){"cache-control", 13, "no-store", 8};
+    return nq;
+}
+
+/* Sets an object's times from its policy and the route's stale windows. */
+static void set_times(const struct rc_state *rc, struct obj *o, const struct cc_policy *p)
+{
+    int64_t born = p->response_time - p->age;
+    int64_t ttl = p->no_cache ? 0 : p->ttl; /* RFC 9111 5.2.2.4: revalidate every use */
+    int64_t sie = (int64_t)(rc->rules->stale_if_error_ms / 1000);
+    if (!p->must_revalidate && p->sie > sie)
+        sie = p->sie;
+    int64_t swr = (int64_t)(rc->rules->stale_while_revalidate_ms / 1000);
+    if (!p->must_revalidate && p->swr > swr)
+        swr = p->swr;
+    if (p->must_revalidate || p->no_cache)
+        sie = swr = 0; /* RFC 9111 5.2.2.2: never served stale */
+    if (sie < swr)
+        sie = swr; /* the error window never ends before the revalidate one */
+    obj_set_times(o, born, born + ttl, born + ttl + swr, born + ttl + sie);
+}
+
+static void append_status(struct req *r, const char *fmt, const char *arg)
+{
+    size_t len = strlen(r->cache_status);
+    snprintf(r->cache_status + len, sizeof(r->cache_status) - len, fmt, arg);
+}
+
+/* The Vary field names of a response, lower-cased, deduplicated, joined by ','
+ * after RC_NONCE_LEN bytes left for the nonce. Returns the length, or 0 when
+ * they do not fit or a name is not a token. */
+static size_t vary_spec(const struct cc_field *f, size_t n, char spec[RC_SPEC_MAX])
+{
+    size_t len = RC_NONCE_LEN;
+    for (size_t i = 0; i < n; i++) {
+        if (!util_ieq(f[i].name, f[i].name_len, "vary"))
+            continue;
+        size_t pos = 0;
+        const char *name;
+        size_t nl;
+        int rc;
+        while ((rc = cc_vary_each(f[i].value, f[i].value_len, &pos, &name, &nl)) > 0) {
+            char low[128];
+            if (nl == 0 || nl >= sizeof(low))
+                return 0;
+            for (size_t k = 0; k < nl; k++)
+                low[k] = (char)((name[k] >= 'A' && name[k] <= 'Z') ? name[k] + 32 : name[k]);
+            int dup = 0;
+            for (const char *p = spec + RC_NONCE_LEN; p < spec + len && !dup;) {
+                const char *c = memchr(p, ',', (size_t)(spec + len - p));
+                const char *e = c ? c : spec + len;
+                dup = (size_t)(e - p) == nl && memcmp(p, low, nl) == 0;
+                p = c ? c + 1 : spec + len;
+            }
+            if (dup)
+                continue;
+            if (len + nl + 1 > RC_SPEC_MAX)
+                return 0;
+            if (len > RC_NONCE_LEN)
+                spec[len++] = ',';
+            memcpy(spec + len, low, nl);
+            len += nl;
+        }
+        if (rc < 0)
+            return 0;
+    }
+    return len > RC_NONCE_LEN ? len : 0;
+}
+
+/* Finds or makes the Vary marker for spec (its nonce is written into spec) and
+ * makes r's key the request's variant. Returns 0 or -1. */
+static int vary_store(struct req *r, char *spec, size_t slen)
+{
+    struct rc_state *rc = &r->rc;
+    static _Atomic uint64_t nonce_seq;
+    struct obj *mk = l1_lookup(store, rc->key, rc->base_len, rc->base_hlo, rc->base_hhi);
+    if (mk != NULL && (obj_flags(mk) & RC_F_VARY) && obj_head_len(mk) == slen &&
+        memcmp((const char *)obj_head(mk) + RC_NONCE_LEN, spec + RC_NONCE_LEN,
+               slen - RC_NONCE_LEN) == 0) {
+        memcpy(spec, obj_head(mk), RC_NONCE_LEN); /* the variants so far stay reachable */
+        obj_unref(&mk);
+    } else {
+        obj_unref(&mk);
+        uint64_t v = ((uint64_t)now_s() << 24) ^ atomic_fetch_add(&nonce_seq, 1);
+        char hex[RC_NONCE_LEN + 1];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)v);
+        memcpy(spec, hex, RC_NONCE_LEN);
+        mk = obj_new(rc->key, rc->base_len, rc->base_hlo, rc->base_hhi, slen, 0);
+        if (mk == NULL)
+            return -1;
+        memcpy(obj_head_mut(mk), spec, slen);
+        obj_set_flags(mk, RC_F_VARY);
+        int64_t now = now_s();
+        obj_set_times(mk, now, now + RC_MARKER_S, now + RC_MARKER_S, now + RC_MARKER_S);
+        int err = l1_insert(store, mk);
+        obj_unref(&mk);
+        if (err != L1_OK)
+            return -1;
+    }
+    return variant_key(r, fwd_head(r), spec, slen) == KEY_OK ? 0 : -1;
+}
+
+/* RFC 9111 4.4: a Location or Content-Location naming a URI of the same origin
+ * is invalidated too (its primary key: every Vary variant goes with it). */
+static void invalidate_uri(struct req *r, const char *v, size_t n)
+{
+    struct rc_state *rc = &r->rc;
+    unsigned char key[sizeof(rc->key)];
+    const char *path = v;
+    size_t plen = n;
+    if (n >= 2 && v[0] == '/' && v[1] == '/')
+        return; /* scheme-relative: another authority, or too clever */
+    if (n == 0 || v[0] != '/') {
+        int https = n > 8 && strncasecmp(v, "https://", 8) == 0;
+        if (!https && !(n > 7 && strncasecmp(v, "http://", 7) == 0))
+            return; /* relative references are not resolved */
+        const char *a = v + (https ? 8 : 7);
+        const char *ae = a;
+        while (ae < v + n && *ae != '/' && *ae != '?' && *ae != '#')
+            ae++;
+        struct key_builder kb;
+        key_init(&kb, key, sizeof(key));
+        key_add_method(&kb, "GET", 3);
+        key_add_host(&kb, a, (size_t)(ae - a), https);
+        if (kb.err != 0 || kb.len != rc->host_end || memcmp(key, rc->key, kb.len) != 0)
+            return; /* another origin (RFC 9111 4.4 forbids it) */
+        path = ae;
+        plen = (size_t)(v + n - ae);
+    }
+    const char *hash = memchr(path, '#', plen);
+    if (hash != NULL)
+        plen = (size_t)(hash - path);
+    memcpy(key, rc->key, rc->host_end);
+    struct key_builder kb;
+    key_reopen(&kb, key, sizeof(key), rc->host_end);
+    const char *q = memchr(path, '?', plen);
+    size_t pl = q ? (size_t)(q - path) : plen;
+    key_add_path(&kb, pl ? path : "/", pl ? pl : 1);
+    const struct cfg_route_cache *cr = rc->rules;
+    struct key_query_rules qr = {(const char *const *)cr->query_keep.items, cr->query_keep.n,
+                                 (const char *const *)cr->query_drop.items, cr->query_drop.n};
+    if (q != NULL)
+        key_add_query(&kb, q + 1, plen - pl - 1, &qr);
+    uint64_t lo, hi;
+    size_t klen;
+    if (key_finish(&kb, &lo, &hi, &klen) == KEY_OK)
+        l1_remove(store, key, klen, lo, hi);
 }
 
 void rc_response_head(struct req *r, const struct h1_msg *m)
@@ -546,8 +939,15 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         return;
     if (rc->unsafe) {
         /* RFC 9111 4.4: a non-error response to an unsafe method invalidates. */
-        if (cc_response_invalidates(r->method, strlen(r->method), m->status))
-            l1_remove(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+        if (cc_response_invalidates(r->method, strlen(r->method), m->status)) {
+            l1_remove(store, rc->key, rc->base_len, rc->base_hlo, rc->base_hhi);
+            for (size_t i = 0; i < m->num_headers; i++) {
+                const struct h1_header *h = &m->headers[i];
+                if (util_ieq(h->name, h->name_len, "location") ||
+                    util_ieq(h->name, h->name_len, "content-location"))
+                    invalidate_uri(r, h->value, h->value_len);
+            }
+        }
         return;
     }
     if (!rc->cacheable || r->head_method) {
@@ -555,39 +955,35 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         return;
     }
     struct cc_field f[RC_MAX_FIELDS];
-    struct cc_response resp = {m->status, f, to_fields(m, f, RC_MAX_FIELDS),
+    size_t nf = to_fields(m, f, RC_MAX_FIELDS);
+    struct cc_response resp = {m->status, f, nf,
                                now_s() - (int64_t)((util_now_ms() - r->fwd.up_start_ms) / 1000)};
     struct cc_field qf[2];
-    size_t nq = 0;
-    if (rc->req_auth)
-        qf[nq++] = (struct cc_field){"authorization", 13, "-", 1};
-    if (rc->req_no_store)
-        qf[nq++] = (struct cc_field){"cache-control", 13, "no-store", 8};
-    struct cc_request cq = {"GET", 3, qf, nq};
+    struct cc_request cq = {"GET", 3, qf, request_facts(rc, qf)};
     struct cc_rules rules;
-    cc_rules_init(&rules);
-    if (rc->rules->ttl_ms > 0)
-        rules.ttl_override = (int64_t)(rc->rules->ttl_ms / 1000);
-    rules.ignore_origin_cache_control = rc->rules->ignore_origin_cc != 0;
-    rules.allow_set_cookie = rc->rules->allow_set_cookie != 0;
+    route_rules(rc, &rules);
     int64_t now = now_s();
     struct cc_policy p;
     cc_policy_for(&resp, &cq, now, &rules, &p);
     const char *why = NULL;
+    char spec[RC_SPEC_MAX];
+    size_t slen = 0;
     if (!p.storable)
         why = p.reason;
-    else if (p.ttl <= p.age || p.no_cache)
-        why = "stale"; /* nothing to gain until revalidation exists (issue 4) */
-    else if (p.vary != NULL)
-        why = "vary"; /* variants come with issue 4 */
+    else if ((p.ttl <= p.age || p.no_cache) && !p.has_validator)
+        why = "stale"; /* nothing to reuse, and nothing to revalidate with */
     else if (m->body != H1_BODY_LENGTH && m->body != H1_BODY_NONE)
         why = "unsized";
+    else if (p.vary != NULL && (slen = vary_spec(f, nf, spec)) == 0)
+        why = "vary-unkeyable";
+    else if (p.vary != NULL && vary_store(r, spec, slen) != 0)
+        why = "vary-unkeyable";
     uint64_t blen = m->body == H1_BODY_LENGTH ? m->content_length : 0;
     char ttl[32];
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.ttl - p.age));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));
     if (why == NULL) {
         struct evbuffer *b = r->w->scratch;
-        size_t hl = stored_head(m, b, blen);
+        size_t hl = stored_head(m->status, m->reason, m->reason_len, f, nf, m, b, blen);
         /* obj_size adds its header and allocator rounding (< 4 KB) to these. */
         if (hl + blen + rc->key_len + 4096 > l1_max_object_size(store)) {
             evbuffer_drain(b, hl);
@@ -600,20 +996,10 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
                 goto detail;
             }
             evbuffer_remove(b, obj_head_mut(rc->capture), hl);
-            int64_t born = p.response_time - p.age;
-            int64_t sie = (int64_t)(rc->rules->stale_if_error_ms / 1000);
-            if (!p.must_revalidate && p.sie > sie)
-                sie = p.sie;
-            int64_t swr = (int64_t)(rc->rules->stale_while_revalidate_ms / 1000);
-            if (!p.must_revalidate && p.swr > swr)
-                swr = p.swr;
-            if (sie < swr)
-                sie = swr; /* the error window never ends before the revalidate one */
-            obj_set_times(rc->capture, born, born + p.ttl, born + p.ttl + swr, born + p.ttl + sie);
+            set_times(rc, rc->capture, &p);
             rc->body_at = 0;
             count(r, RC_STORED);
-            snprintf(r->cache_status + strlen(r->cache_status),
-                     sizeof(r->cache_status) - strlen(r->cache_status), "; stored; ttl=%s", ttl);
+            append_status(r, "; stored; ttl=%s", ttl);
             return;
         }
     }
@@ -626,8 +1012,91 @@ detail:
     pthread_mutex_unlock(&flights_lock);
     flight_end(r); /* nothing will be stored: the waiters go on now */
     if (!rc->hfm)  /* one detail parameter (RFC 9211 2) */
-        snprintf(r->cache_status + strlen(r->cache_status),
-                 sizeof(r->cache_status) - strlen(r->cache_status), "; detail=%s", why);
+        append_status(r, "; detail=%s", why);
+}
+
+static int has_field(const struct h1_msg *m, const char *name, size_t len)
+{
+    for (size_t i = 0; i < m->num_headers; i++)
+        if (m->headers[i].name_len == len && strncasecmp(m->headers[i].name, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+int rc_revalidated(struct req *r, const struct h1_msg *m)
+{
+    struct rc_state *rc = &r->rc;
+    struct obj *old = rc->stale;
+    if (!rc->active || !rc->revalidate || old == NULL)
+        return 0;
+    /* RFC 9111 3.2: the 304's fields replace the stored ones of the same name. */
+    struct h1_msg *sm = &r->w->aux;
+    struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
+    if (h1_parse_response(obj_head(old), obj_head_len(old), &lim, 0, sm) != H1_OK)
+        return 0;
+    struct cc_field f[RC_MAX_FIELDS];
+    size_t nf = 0;
+    for (size_t i = 0; i < sm->num_headers && nf < RC_MAX_FIELDS; i++) {
+        const struct h1_header *h = &sm->headers[i];
+        if (has_field(m, h->name, h->name_len) && !util_ieq(h->name, h->name_len, "content-length"))
+            continue;
+        f[nf++] = (struct cc_field){h->name, h->name_len, h->value, h->value_len};
+    }
+    for (size_t i = 0; i < m->num_headers && nf < RC_MAX_FIELDS; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (util_ieq(h->name, h->name_len, "content-length") ||
+            h1_header_is_hop(m, h->name, h->name_len))
+            continue;
+        f[nf++] = (struct cc_field){h->name, h->name_len, h->value, h->value_len};
+    }
+    struct cc_response resp = {sm->status, f, nf,
+                               now_s() - (int64_t)((util_now_ms() - r->fwd.up_start_ms) / 1000)};
+    struct cc_field qf[2];
+    struct cc_request cq = {"GET", 3, qf, request_facts(rc, qf)};
+    struct cc_rules rules;
+    route_rules(rc, &rules);
+    struct cc_policy p;
+    cc_policy_for(&resp, &cq, now_s(), &rules, &p);
+    count(r, RC_REVALIDATED);
+    status_set(r, "tessera; fwd=stale; fwd-status=%s", "304");
+    if (!p.storable) {
+        /* Still good for this response, not for keeping (RFC 9111 4.3.4). */
+        l1_remove(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+        append_status(r, "; detail=%s", p.reason);
+        flight_end(r);
+        return 1;
+    }
+    struct evbuffer *b = r->w->scratch;
+    size_t blen = obj_body_len(old);
+    size_t hl = stored_head(sm->status, sm->reason, sm->reason_len, f, nf, NULL, b, blen);
+    struct obj *o = obj_new(rc->key, rc->key_len, rc->hlo, rc->hhi, hl, blen);
+    if (o == NULL) {
+        evbuffer_drain(b, hl);
+        flight_end(r);
+        return 1;
+    }
+    evbuffer_remove(b, obj_head_mut(o), hl);
+    memcpy(obj_body_mut(o), obj_body(old), blen);
+    obj_set_flags(o, obj_flags(old));
+    set_times(rc, o, &p);
+    if (l1_insert(store, o) == L1_OK) {
+        char ttl[32];
+        snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));
+        append_status(r, "; stored; ttl=%s", ttl);
+        count(r, RC_STORED);
+    }
+    obj_unref(&rc->stale);
+    rc->stale = o;
+    flight_end(r); /* the waiters find the refreshed copy */
+    return 1;
+}
+
+void rc_serve_revalidated(struct req *r)
+{
+    struct obj *o = r->rc.stale;
+    r->rc.stale = NULL;
+    r->rc.revalidate = 0;
+    serve_obj(r, o, now_s(), NULL, r->rc.client_nm);
 }
 
 void rc_response_body(struct req *r, struct evbuffer *src, size_t n)
@@ -676,7 +1145,7 @@ int rc_serve_stale(struct req *r, int status)
     snprintf(st, sizeof(st), "stale; fwd-status=%d; detail=stale-if-error", status);
     status_set(r, "tessera; fwd=%s", st);
     count(r, RC_STALE);
-    serve_obj(r, o, now_s(), NULL);
+    serve_obj(r, o, now_s(), NULL, r->rc.client_nm);
     return 1;
 }
 

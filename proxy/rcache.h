@@ -10,9 +10,14 @@
  * Stale-if-error (RFC 5861 4): an expired copy within its window is kept by a
  * miss and served when the origin fails (connect error, timeout, 5xx).
  *
- * Not yet: hit-for-miss markers, stale-while-revalidate,
- * revalidation with validators, Vary variants (responses with Vary are not
- * stored), conditional requests answered from the cache (issue 4).
+ * Vary (RFC 9111 4.1): the primary key holds a marker naming the fields and a
+ * nonce; each variant is stored under the primary key extended with the nonce
+ * and the request's normalised values of those fields. Removing the marker (an
+ * invalidation) makes every variant unreachable at once: a new marker gets a new
+ * nonce.
+ *
+ * Validation (RFC 9111 4.3): a stale copy with an ETag or Last-Modified is
+ * revalidated with a conditional request; a 304 refreshes it in place of a body.
  *
  * Thread: the store is shared (its own locks); per-request state lives in the
  * req. rc_start runs on the main thread before the workers.
@@ -30,9 +35,19 @@ struct h1_msg;
 struct cfg_route;
 struct up_target;
 struct evbuffer;
+struct h1_header;
 
 /* Per-route counters (cfg_route.stats). */
-enum rc_stat { RC_HIT, RC_MISS, RC_STALE, RC_COLLAPSED, RC_STORED, RC_BYPASS, RC_NSTATS };
+enum rc_stat {
+    RC_HIT,
+    RC_MISS,
+    RC_STALE,
+    RC_COLLAPSED,
+    RC_STORED,
+    RC_BYPASS,
+    RC_REVALIDATED,
+    RC_NSTATS
+};
 extern const char *const rc_stat_names[RC_NSTATS];
 
 /* Writes the store's gauges and counters (Prometheus text) to `out`. */
@@ -53,6 +68,21 @@ enum rc_verdict {
  * origin's timeout, after which the waiter goes to the origin without storing). */
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
               const struct up_target *t);
+
+/* While up.c writes the request head for the origin: returns 1 when rcache wrote
+ * (or dropped) field h itself: Cookie without the cookies the route strips, the
+ * client's validators replaced by the cache's when it revalidates. */
+int rc_forward_field(struct req *r, const struct h1_header *h, struct evbuffer *b);
+/* Appends the cache's own fields (If-None-Match / If-Modified-Since of the stored
+ * copy being revalidated, RFC 9111 4.3.1). */
+void rc_forward_extra(struct req *r, struct evbuffer *b);
+
+/* A 304 answered the cache's conditional request (RFC 9111 4.3.4): refreshes the
+ * stored copy with the 304's fields and freshness. Returns 1 when the request is
+ * to be answered from it with rc_serve_revalidated (after up.c let the origin
+ * connection go: nothing else of this exchange is relayed), 0 to relay the 304. */
+int rc_revalidated(struct req *r, const struct h1_msg *m);
+void rc_serve_revalidated(struct req *r);
 
 /* The origin's response head arrived: decides whether to store it. */
 void rc_response_head(struct req *r, const struct h1_msg *m);

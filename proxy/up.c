@@ -184,6 +184,8 @@ void up__prepare(struct req *r, const struct h1_msg *m, const struct up_target *
             continue;
         if (t->authority != NULL && util_ieq(h->name, h->name_len, "host"))
             continue;
+        if (r->rc.active && rc_forward_field(r, h, b))
+            continue;
         if (options && util_ieq(h->name, h->name_len, "max-forwards")) {
             forwards = h;
             continue;
@@ -203,6 +205,8 @@ void up__prepare(struct req *r, const struct h1_msg *m, const struct up_target *
         unsigned long v = strtoul(forwards->value, NULL, 10);
         evbuffer_add_printf(b, "Max-Forwards: %lu\r\n", v > 0 ? v - 1 : 0);
     }
+    if (r->rc.active)
+        rc_forward_extra(r, b);
     add_list_field(b, m, "X-Forwarded-For", r->peer);
     if (r->tls)
         evbuffer_add(b, "X-Forwarded-Proto: https\r\n", 26);
@@ -423,7 +427,9 @@ int up__pass_field(const struct h1_msg *m, const struct h1_header *h, int framin
     return !h1_header_is_hop(m, h->name, h->name_len);
 }
 
-static void finish(struct req *r, struct up_conn *u)
+/* The exchange with the origin is over: the connection goes back to the pool
+ * when it can carry another request, else it is closed. */
+static void release(struct req *r, struct up_conn *u)
 {
     struct fwd *f = &r->fwd;
     f->resp_done = 1;
@@ -435,6 +441,11 @@ static void finish(struct req *r, struct up_conn *u)
         pool_put(u, f->origin);
     else
         up_close(u);
+}
+
+static void finish(struct req *r, struct up_conn *u)
+{
+    release(r, u);
     rc_response_end(r, 1);
     r->ops->response_end(r);
 }
@@ -538,6 +549,15 @@ static int read_head(struct req *r, struct up_conn *u)
         }
         u->server->fails = 0;
         f->up_ms = util_now_ms() - f->up_start_ms;
+        if (m->status == 304 && rc_revalidated(r, m)) {
+            /* RFC 9111 4.3.4: the stored copy, refreshed, answers the request. */
+            f->up_keep_alive = m->keep_alive;
+            f->resp_body = H1_BODY_NONE;
+            evbuffer_drain(in, m->head_len);
+            release(r, u);
+            rc_serve_revalidated(r);
+            return -1;
+        }
         r->status = m->status;
         f->resp_body = m->body;
         f->resp_remaining = m->content_length;

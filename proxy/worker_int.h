@@ -91,6 +91,7 @@ struct worker {
     time_t date_sec;
 
     struct h1_msg msg;                       /* scratch for the head being parsed (one at a time) */
+    struct h1_msg aux;                       /* rcache.c: a second head (request sent upstream) */
     struct evbuffer *scratch;                /* body bytes handed on from chunked origins */
     TAILQ_HEAD(rc_mailbox, rc_wait) rc_mail; /* coalesced requests to wake (rcache.c) */
     struct event *rc_ev;
@@ -190,6 +191,8 @@ struct rc_state {
     unsigned req_auth : 1;     /* the request carried Authorization */
     unsigned req_no_store : 1; /* the request said Cache-Control: no-store */
     unsigned hfm : 1;          /* the key was hit-for-miss (Cache-Status has its detail) */
+    unsigned revalidate : 1;   /* `stale` is revalidated: the origin gets its validators */
+    unsigned client_nm : 1;    /* the client's conditional matched `stale`: answer 304 */
     const struct cfg_route_cache *rules;
     struct obj *capture;             /* response being stored */
     struct obj *stale;               /* expired copy kept for stale-if-error */
@@ -198,8 +201,11 @@ struct rc_state {
     const struct cfg_origin *origin; /* where a waiter goes if it must */
     const struct cfg_route *route;   /* for the route's counters */
     size_t body_at;                  /* body bytes captured so far */
-    uint64_t hlo, hhi;
+    uint64_t hlo, hhi;               /* the key in use: the primary one or a Vary variant's */
     size_t key_len;
+    uint64_t base_hlo, base_hhi; /* the primary key: key[0..base_len) */
+    size_t base_len;
+    size_t host_end; /* key[0..host_end): the method and host parts */
     unsigned char key[1024];
 };
 

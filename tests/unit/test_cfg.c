@@ -635,6 +635,369 @@ static void test_lines(void)
     done(&l);
 }
 
+/* ---- routes[i].cache name lists ----------------------------------------------- */
+
+/* Line 5 of these files is the route's cache table. */
+#define CACHE_HEAD                                                                                 \
+    MINIMAL "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n"                           \
+            "routes = {\n"                                                                         \
+            "  { path = \"/*\", origin = \"api\",\n"
+#define CACHE_CFG(rules) CACHE_HEAD "    cache = " rules " },\n}\n"
+
+/* True when list l holds exactly the n names of want. */
+static int list_is(const struct cfg_strlist *l, const char *const *want, size_t n)
+{
+    if (l->items == NULL || l->n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (l->items[i] == NULL || strcmp(l->items[i], want[i]) != 0)
+            return 0;
+    return 1;
+}
+
+#define LIST_IS(l, ...)                                                                            \
+    list_is((l), (const char *const[]){__VA_ARGS__},                                               \
+            sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+static int list_absent(const struct cfg_strlist *l)
+{
+    return l->items == NULL && l->n == 0;
+}
+
+/* A file that must fail with exactly this one line; want has "@FILE" for the path. */
+static void check_exact(const char *text, const char *want)
+{
+    struct loaded l;
+    char line[2048];
+    load(&l, text);
+    snprintf(line, sizeof(line), "%s%s\n", l.path, want + 5);
+    CHECK(l.c == NULL);
+    CHECK_MSG(strcmp(l.errs, line) == 0, "got:\n%swant:\n%s", l.errs, line);
+    done(&l);
+}
+
+static void test_cache_rules_accepted(void)
+{
+    struct loaded l;
+    load(&l,
+         CACHE_CFG(
+             "{\n"
+             "      query = { keep = { \"id\", \"page\" }, drop = { \"utm_*\", \"fbclid\" } },\n"
+             "      strip_cookies = { \"_ga\", \"_gid\", \"utm_*\" },\n"
+             "      bypass = { cookies = { \"session\" }, headers = { \"X-Preview\", "
+             "\"Authorization\", \"x-ok\" },\n"
+             "                 query = { \"nocache\" } },\n"
+             "    }"));
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nroutes == 1 && l.c->routes[0].cache != NULL) {
+        const struct cfg_route_cache *rc = l.c->routes[0].cache;
+        CHECK(LIST_IS(&rc->query_keep, "id", "page"));
+        CHECK(LIST_IS(&rc->query_drop, "utm_*", "fbclid"));
+        CHECK(LIST_IS(&rc->strip_cookies, "_ga", "_gid", "utm_*"));
+        CHECK(LIST_IS(&rc->bypass_cookies, "session"));
+        /* header names are stored lower-cased; the others as written */
+        CHECK(LIST_IS(&rc->bypass_headers, "x-preview", "authorization", "x-ok"));
+        CHECK(LIST_IS(&rc->bypass_query, "nocache"));
+        /* the other keys keep their defaults */
+        CHECK_INT(rc->ttl_ms, 0);
+        CHECK_INT(rc->stale_if_error_ms, 0);
+    } else {
+        CHECK(0);
+    }
+    done(&l);
+
+    /* absent: NULL; present but empty: non-NULL with n == 0 */
+    load(&l, MINIMAL
+         "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n"
+         "routes = {\n"
+         "  { path = \"/a/*\", origin = \"api\", cache = {} },\n"
+         "  { path = \"/b/*\", origin = \"api\", cache = { query = {}, bypass = {} } },\n"
+         "  { path = \"/c/*\", origin = \"api\", cache = { query = { keep = {} },\n"
+         "    strip_cookies = {}, bypass = { cookies = {}, headers = {}, query = {} } } },\n"
+         "  { path = \"/d/*\", origin = \"api\", cache = { query = { drop = {} } } },\n"
+         "}\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nroutes == 4) {
+        for (size_t i = 0; i < 2; i++) {
+            const struct cfg_route_cache *rc = l.c->routes[i].cache;
+            CHECK(rc != NULL);
+            if (rc == NULL)
+                continue;
+            CHECK(list_absent(&rc->query_keep) && list_absent(&rc->query_drop));
+            CHECK(list_absent(&rc->strip_cookies));
+            CHECK(list_absent(&rc->bypass_cookies) && list_absent(&rc->bypass_headers) &&
+                  list_absent(&rc->bypass_query));
+        }
+        const struct cfg_route_cache *c2 = l.c->routes[2].cache;
+        const struct cfg_route_cache *c3 = l.c->routes[3].cache;
+        CHECK(c2 != NULL && c3 != NULL);
+        if (c2 != NULL && c3 != NULL) {
+            CHECK(c2->query_keep.items != NULL && c2->query_keep.n == 0);
+            CHECK(list_absent(&c2->query_drop));
+            CHECK(c2->strip_cookies.items != NULL && c2->strip_cookies.n == 0);
+            CHECK(c2->bypass_cookies.items != NULL && c2->bypass_cookies.n == 0);
+            CHECK(c2->bypass_headers.items != NULL && c2->bypass_headers.n == 0);
+            CHECK(c2->bypass_query.items != NULL && c2->bypass_query.n == 0);
+            CHECK(list_absent(&c3->query_keep));
+            CHECK(c3->query_drop.items != NULL && c3->query_drop.n == 0);
+        }
+    } else {
+        CHECK(0);
+    }
+    done(&l);
+
+    /* wildcards: a final '*' anywhere it is allowed, "*" alone; bytes the kinds allow */
+    load(&l,
+         CACHE_CFG("{ query = { keep = { \"*\" }, drop = { \"utm_*\", \"a*\", \"caf\\195\\169\","
+                   " \"a+b\", \"a.b[]\", \"?x\" } },\n"
+                   "      strip_cookies = { \"*\", \"__Host-*\", \"!#$%&'+-.^_`|~\" },\n"
+                   "      bypass = { cookies = { \"wp_*\" }, query = { \"preview_*\", \"*\" },\n"
+                   "                 headers = { \"!#$%&'+-.^_`|~09AZaz\" } } }"));
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->routes[0].cache != NULL) {
+        const struct cfg_route_cache *rc = l.c->routes[0].cache;
+        CHECK(LIST_IS(&rc->query_keep, "*"));
+        CHECK(LIST_IS(&rc->query_drop, "utm_*", "a*", "caf\xc3\xa9", "a+b", "a.b[]", "?x"));
+        CHECK(LIST_IS(&rc->strip_cookies, "*", "__Host-*", "!#$%&'+-.^_`|~"));
+        CHECK(LIST_IS(&rc->bypass_cookies, "wp_*"));
+        CHECK(LIST_IS(&rc->bypass_query, "preview_*", "*"));
+        CHECK(LIST_IS(&rc->bypass_headers, "!#$%&'+-.^_`|~09azaz"));
+    }
+    done(&l);
+
+    /* limits: 64 names, the longest of 128 bytes, in every list */
+    char name[129], text[1024];
+    memset(name, 'n', 128);
+    name[128] = '\0';
+    snprintf(text, sizeof(text),
+             "local L = {}\n"
+             "for i = 1, 63 do L[i] = \"p\" .. i end\n"
+             "L[64] = \"%s\"\n" CACHE_HEAD
+             "    cache = { query = { keep = L, drop = L }, strip_cookies = L,\n"
+             "      bypass = { cookies = L, headers = L, query = L } } },\n"
+             "}\n",
+             name);
+    load(&l, text);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->routes[0].cache != NULL) {
+        const struct cfg_route_cache *rc = l.c->routes[0].cache;
+        const struct cfg_strlist *all[] = {&rc->query_keep,     &rc->query_drop,
+                                           &rc->strip_cookies,  &rc->bypass_cookies,
+                                           &rc->bypass_headers, &rc->bypass_query};
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+            CHECK_INT(all[i]->n, 64);
+            if (all[i]->n == 64) {
+                CHECK(strcmp(all[i]->items[0], "p1") == 0);
+                CHECK(strcmp(all[i]->items[63], name) == 0);
+            }
+        }
+    }
+    done(&l);
+}
+
+static void test_cache_rules_rejected(void)
+{
+    static const struct {
+        const char *rules; /* the cache table, written on line 5 */
+        const char *want;  /* the whole error line */
+    } cases[] = {
+        /* query names: separators, escapes, white space, control bytes */
+        {"{ query = { keep = { \"id\", \"page\", \"a&b\" } } }",
+         "@FILE:5: routes[1].cache.query.keep[3]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"a&b\" ('&' is not allowed: it separates parameters)"},
+        {"{ query = { drop = { \"a=b\" } } }",
+         "@FILE:5: routes[1].cache.query.drop[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"a=b\" ('=' is not allowed: it separates a name from its value)"},
+        {"{ query = { drop = { \"#x\" } } }",
+         "@FILE:5: routes[1].cache.query.drop[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"#x\" ('#' is not allowed: it starts the fragment)"},
+        {"{ query = { keep = { \"utm%5Fsource\" } } }",
+         "@FILE:5: routes[1].cache.query.keep[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"utm%5Fsource\" ('%' is not allowed: names are compared "
+         "percent-decoded, write the decoded name)"},
+        {"{ query = { keep = { \"a b\" } } }",
+         "@FILE:5: routes[1].cache.query.keep[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"a b\" (white space and control characters are not allowed)"},
+        {"{ query = { keep = { \"a\\tb\" } } }",
+         "@FILE:5: routes[1].cache.query.keep[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"a\\9b\" (white space and control characters are not allowed)"},
+        {"{ bypass = { query = { \"x\\127\" } } }",
+         "@FILE:5: routes[1].cache.bypass.query[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"x\\127\" (white space and control characters are not allowed)"},
+        {"{ bypass = { query = { \"a\\0b\" } } }",
+         "@FILE:5: routes[1].cache.bypass.query[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"a\\0b\" (white space and control characters are not allowed)"},
+        /* wildcard placement */
+        {"{ query = { drop = { \"*utm\" } } }",
+         "@FILE:5: routes[1].cache.query.drop[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"*utm\" ('*' is only allowed at the end, as a prefix wildcard like "
+         "\"utm_*\")"},
+        {"{ query = { drop = { \"u*m\" } } }",
+         "@FILE:5: routes[1].cache.query.drop[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"u*m\" ('*' is only allowed at the end, as a prefix wildcard like "
+         "\"utm_*\")"},
+        {"{ strip_cookies = { \"**\" } }",
+         "@FILE:5: routes[1].cache.strip_cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"**\" ('*' is only allowed at the end, as a prefix wildcard like "
+         "\"utm_*\")"},
+        {"{ bypass = { cookies = { \"a*b\" } } }",
+         "@FILE:5: routes[1].cache.bypass.cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"a*b\" ('*' is only allowed at the end, as a prefix wildcard like "
+         "\"utm_*\")"},
+        {"{ bypass = { headers = { \"x-*\" } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got \"x-*\" (header field names take no wildcard)"},
+        {"{ bypass = { headers = { \"*\" } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got \"*\" (header field names take no wildcard)"},
+        /* tokens */
+        {"{ strip_cookies = { \"_ga\", \"a=b\" } }",
+         "@FILE:5: routes[1].cache.strip_cookies[2]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"a=b\" ('=' is not a token character, RFC 9110 5.6.2)"},
+        {"{ strip_cookies = { \"a;b\" } }",
+         "@FILE:5: routes[1].cache.strip_cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"a;b\" (';' is not a token character, RFC 9110 5.6.2)"},
+        {"{ bypass = { cookies = { \"a b\" } } }",
+         "@FILE:5: routes[1].cache.bypass.cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"a b\" (byte 0x20 is not a token character, RFC 9110 5.6.2)"},
+        {"{ bypass = { cookies = { \"caf\\195\\169\" } } }",
+         "@FILE:5: routes[1].cache.bypass.cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got \"caf\xc3\xa9\" (byte 0xc3 is not a token character, RFC 9110 5.6.2)"},
+        {"{ bypass = { headers = { \"x-preview:\" } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got \"x-preview:\" (':' is not a token character, RFC 9110 5.6.2)"},
+        {"{ bypass = { headers = { \"a\\0\" } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got \"a\\0\" (byte 0x00 is not a token character, RFC 9110 5.6.2)"},
+        /* lengths and types of items */
+        {"{ query = { keep = { \"\" } } }",
+         "@FILE:5: routes[1].cache.query.keep[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got \"\""},
+        {"{ bypass = { headers = { \"\" } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got \"\""},
+        {"{ strip_cookies = { 5 } }",
+         "@FILE:5: routes[1].cache.strip_cookies[1]: expected a cookie name like \"session\" or "
+         "\"_ga*\", got 5"},
+        {"{ bypass = { headers = { true } } }",
+         "@FILE:5: routes[1].cache.bypass.headers[1]: expected a header field name like "
+         "\"x-preview\", got true"},
+        {"{ query = { keep = { {} } } }",
+         "@FILE:5: routes[1].cache.query.keep[1]: expected a query parameter name like \"page\" "
+         "or \"utm_*\", got a table"},
+        /* shapes of the lists and tables */
+        {"{ query = { keep = \"id\" } }",
+         "@FILE:5: routes[1].cache.query.keep: expected an array of query parameter names like "
+         "{ \"utm_*\", \"fbclid\" }, got \"id\""},
+        {"{ strip_cookies = \"_ga\" }",
+         "@FILE:5: routes[1].cache.strip_cookies: expected an array of cookie names like "
+         "{ \"session\", \"_ga*\" }, got \"_ga\""},
+        {"{ bypass = { headers = 1 } }",
+         "@FILE:5: routes[1].cache.bypass.headers: expected an array of header field names like "
+         "{ \"x-preview\" }, got 1"},
+        {"{ query = { keep = { id = true } } }",
+         "@FILE:5: routes[1].cache.query.keep.id: unexpected key in an array (expected a list "
+         "like { a, b })"},
+        {"{ query = { \"id\" } }",
+         "@FILE:5: routes[1].cache.query[1]: unexpected item with key 1 (expected name = value "
+         "fields)"},
+        {"{ query = \"id\" }",
+         "@FILE:5: routes[1].cache.query: expected a table like { keep = { \"id\", \"page\" }, "
+         "drop = { \"utm_*\", \"fbclid\" } }, got \"id\""},
+        {"{ bypass = true }",
+         "@FILE:5: routes[1].cache.bypass: expected a table like { cookies = { \"session\" }, "
+         "headers = { \"x-preview\" }, query = { \"nocache\" } }, got true"},
+        /* unknown keys, with a suggestion */
+        {"{ querry = {} }",
+         "@FILE:5: routes[1].cache.querry: unknown key (did you mean \"query\"?)"},
+        {"{ query = { dorp = {} } }",
+         "@FILE:5: routes[1].cache.query.dorp: unknown key (did you mean \"drop\"?)"},
+        {"{ query = { keeps = {} } }",
+         "@FILE:5: routes[1].cache.query.keeps: unknown key (did you mean \"keep\"?)"},
+        {"{ strip_cookie = {} }",
+         "@FILE:5: routes[1].cache.strip_cookie: unknown key (did you mean \"strip_cookies\"?)"},
+        {"{ bypas = {} }",
+         "@FILE:5: routes[1].cache.bypas: unknown key (did you mean \"bypass\"?)"},
+        {"{ bypass = { header = {} } }",
+         "@FILE:5: routes[1].cache.bypass.header: unknown key (did you mean \"headers\"?)"},
+        {"{ bypass = { cookie = {} } }",
+         "@FILE:5: routes[1].cache.bypass.cookie: unknown key (did you mean \"cookies\"?)"},
+        {"{ bypass = { paths = {} } }", "@FILE:5: routes[1].cache.bypass.paths: unknown key"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char text[2048];
+        snprintf(text, sizeof(text), CACHE_HEAD "    cache = %s },\n}\n", cases[i].rules);
+        check_exact(text, cases[i].want);
+    }
+
+    /* the brief's own example: the second route, the third name, on its own line */
+    check_exact(MINIMAL "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n" /* 1-2 */
+                        "routes = {\n"                                               /* 3 */
+                        "  { path = \"/a/*\", origin = \"api\" },\n"                 /* 4 */
+                        "  { path = \"/*\", origin = \"api\", cache = {\n"           /* 5 */
+                        "      query = {\n"                                          /* 6 */
+                        "        keep = {\n"                                         /* 7 */
+                        "          \"id\",\n"                                        /* 8 */
+                        "          \"page\",\n"                                      /* 9 */
+                        "          \"sort order\",\n"                                /* 10 */
+                        "        },\n"                                               /* 11 */
+                        "      } } },\n"                                             /* 12 */
+                        "}\n",
+                "@FILE:10: routes[2].cache.query.keep[3]: expected a query parameter name like "
+                "\"page\" or \"utm_*\", got \"sort order\" (white space and control characters "
+                "are not allowed)");
+
+    /* limits: 65 names, a name of 129 bytes */
+    check_exact("local L = {}\nfor i = 1, 65 do L[i] = \"p\" .. i end\n" /* 1-2 */
+                CACHE_HEAD "    cache = { query = { drop = L } } },\n}\n",
+                "@FILE:7: routes[1].cache.query.drop: expected at most 64 query parameter names, "
+                "got 65");
+    check_exact("local L = {}\nfor i = 1, 65 do L[i] = \"p\" .. i end\n" CACHE_HEAD
+                "    cache = { bypass = { headers = L } } },\n}\n",
+                "@FILE:7: routes[1].cache.bypass.headers: expected at most 64 header field names, "
+                "got 65");
+    check_exact("local L = {}\nfor i = 1, 65 do L[i] = \"p\" .. i end\n" CACHE_HEAD
+                "    cache = { strip_cookies = L } },\n}\n",
+                "@FILE:7: routes[1].cache.strip_cookies: expected at most 64 cookie names, got 65");
+    char name[130], text[1024], want[1024];
+    memset(name, 'x', 129);
+    name[129] = '\0';
+    snprintf(text, sizeof(text), CACHE_CFG("{ bypass = { cookies = { \"ok\", \"%s\" } } }"), name);
+    snprintf(want, sizeof(want),
+             "@FILE:5: routes[1].cache.bypass.cookies[2]: expected a cookie name like \"session\" "
+             "or \"_ga*\", got \"%.60s...\" (129 bytes, more than 128)",
+             name);
+    check_exact(text, want);
+
+    /* every bad item of every list is reported, each on its line */
+    struct loaded l;
+    load(&l, CACHE_HEAD "    cache = {\n"                                        /* 1-5 */
+                        "      query = { keep = { \"a&b\", \"ok\", \"c=d\" },\n" /* 6 */
+                        "                drop = { \"x y\" } },\n"                /* 7 */
+                        "      strip_cookies = { \"a;b\" },\n"                   /* 8 */
+                        "      bypass = {\n"                                     /* 9 */
+                        "        cookies = { \"s*s\" },\n"                       /* 10 */
+                        "        headers = { \"X-A\", \"x b\" },\n"              /* 11 */
+                        "        query = { \"%41\" },\n"                         /* 12 */
+                        "      },\n"                                             /* 13 */
+                        "    } },\n"                                             /* 14 */
+                        "}\n");
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 7, "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:6: routes[1].cache.query.keep[1]:", "got \"a&b\""), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:6: routes[1].cache.query.keep[3]:", "got \"c=d\""), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:7: routes[1].cache.query.drop[1]:", "got \"x y\""), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:8: routes[1].cache.strip_cookies[1]:", "got \"a;b\""), "%s",
+              l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:10: routes[1].cache.bypass.cookies[1]:", "got \"s*s\""), "%s",
+              l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:11: routes[1].cache.bypass.headers[2]:", "got \"x b\""), "%s",
+              l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:12: routes[1].cache.bypass.query[1]:", "got \"%41\""), "%s",
+              l.errs);
+    done(&l);
+}
+
 static void test_demo_files(void)
 {
     /* __FILE__ is tests/unit/test_cfg.c, absolute under CMake: find conf/ from it */
@@ -660,6 +1023,14 @@ static void test_demo_files(void)
         const struct cfg_origin *api = cfg_origin_find(c, "api");
         CHECK(api != NULL && api->connect_timeout_ms == 100 && api->timeout_ms == 1000);
         CHECK_INT(c->nroutes, 2);
+        if (c->nroutes == 2) {
+            const struct cfg_route_cache *rc = c->routes[0].cache;
+            CHECK(rc != NULL && c->routes[1].cache == NULL);
+            if (rc != NULL) {
+                CHECK(LIST_IS(&rc->query_drop, "utm_*", "fbclid", "gclid"));
+                CHECK(list_absent(&rc->query_keep) && list_absent(&rc->strip_cookies));
+            }
+        }
         CHECK_INT(c->limits.header_size, 16384);
         CHECK_INT(c->limits.uri_size, 8192);
         CHECK_INT(c->limits.body_size, 100ull << 20);
@@ -675,9 +1046,22 @@ static void test_demo_files(void)
     c = cfg_load(path, err);
     fclose(err);
     CHECK(c == NULL);
-    char want[1200];
+    char want[1400];
     snprintf(want, sizeof(want),
              "%s:34: timeouts.keepalve: unknown key (did you mean \"keepalive\"?)\n", path);
+    CHECK_MSG(strcmp(out, want) == 0, "%s", out);
+    free(out);
+
+    snprintf(path, sizeof(path), "%sconf/examples/bad-cache-rules.lua", root);
+    out = NULL;
+    err = open_memstream(&out, &len);
+    c = cfg_load(path, err);
+    fclose(err);
+    CHECK(c == NULL);
+    snprintf(want, sizeof(want),
+             "%s:29: routes[1].cache.query.keep[2]: expected a query parameter name like \"page\" "
+             "or \"utm_*\", got \"a&b\" ('&' is not allowed: it separates parameters)\n",
+             path);
     CHECK_MSG(strcmp(out, want) == 0, "%s", out);
     free(out);
 }
@@ -875,6 +1259,17 @@ static void test_help(void)
         "origins.NAME.keepalive_timeout ",
         "routes[i].path ",
         "routes[i].origin ",
+        "routes[i].cache.query ",
+        "routes[i].cache.query.keep ",
+        "routes[i].cache.query.drop ",
+        "routes[i].cache.strip_cookies ",
+        "routes[i].cache.bypass ",
+        "routes[i].cache.bypass.cookies ",
+        "routes[i].cache.bypass.headers ",
+        "routes[i].cache.bypass.query ",
+        "array of 0..64 query parameter names",
+        "array of 0..64 cookie names",
+        "array of 0..64 header field names",
         "timeouts.drain ",
         "limits.header_size ",
         "limits.connections ",
@@ -1047,6 +1442,8 @@ int main(void)
     test_lines();
     test_demo_files();
     test_tls();
+    test_cache_rules_accepted();
+    test_cache_rules_rejected();
     test_help();
     return check_report("test_cfg");
 }

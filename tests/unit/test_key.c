@@ -438,6 +438,29 @@ static void test_equivalence(void)
     CHECK(memcmp(b1, b2, n1) != 0 && (lo1 != lo2 || hi1 != hi2));
 }
 
+/* key_reopen continues a finished key: the same bytes and hash as one build. */
+static void test_reopen(void)
+{
+    unsigned char b1[64], b2[64];
+    struct key_builder k1, k2;
+    uint64_t lo1 = 0, hi1 = 0, lo2 = 0, hi2 = 0, lo = 0, hi = 0;
+    size_t n1 = 0, n2 = 0, base = 0;
+    key_init(&k1, b1, sizeof(b1));
+    key_add_part(&k1, KEY_TAG_PATH, "/a", 2);
+    key_add_part(&k1, KEY_TAG_VARY, "x:1", 3);
+    CHECK(key_finish(&k1, &lo1, &hi1, &n1) == 0);
+    key_init(&k2, b2, sizeof(b2));
+    key_add_part(&k2, KEY_TAG_PATH, "/a", 2);
+    CHECK(key_finish(&k2, &lo, &hi, &base) == 0);
+    key_add_part(&k2, KEY_TAG_VARY, "y:2", 3); /* a variant, then back to the base */
+    key_reopen(&k2, b2, sizeof(b2), base);
+    key_add_part(&k2, KEY_TAG_VARY, "x:1", 3);
+    CHECK(key_finish(&k2, &lo2, &hi2, &n2) == 0);
+    CHECK(n1 == n2 && memcmp(b1, b2, n1) == 0 && lo1 == lo2 && hi1 == hi2);
+    key_reopen(&k2, b2, sizeof(b2), sizeof(b2) + 1);
+    CHECK(key_finish(&k2, &lo2, &hi2, &n2) == KEY_E_OVERFLOW);
+}
+
 static void test_method(void)
 {
     static const struct {
@@ -769,6 +792,7 @@ int main(int argc, char **argv)
     test_query();
     test_host();
     test_method();
+    test_reopen();
     test_equivalence();
     test_vary();
     test_overflow();
