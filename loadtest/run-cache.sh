@@ -27,7 +27,14 @@
 # script used during the timed runs (the highest over the rounds; a lower
 # bound), and "server CPU µs/req" the target's own CPU time per request.
 #
-#   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2]
+# --pin splits the two CPUs: the servers (the target, the origin) run on CPU 1
+# with one worker each (Tessera workers, nginx worker_processes, Varnish
+# thread_pools, origin threads), and wrk on CPU 0 (-t1). Unpinned, wrk and the
+# server compete for both CPUs, and a server that needs fewer CPU cycles per
+# request leaves more of them to the load generator; pinned, each server gets
+# one whole CPU to itself and req/s is what one core of it serves.
+#
+#   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2] [--pin]
 #                         [--warmup 2s] [--rounds 1] [--think 0] [--keys 10000] [--zipf 0.99]
 #                         [--build DIR]
 #                         [--scenarios hot,zipf]
@@ -61,6 +68,8 @@ BUILD="$ROOT/build"
 SCENARIOS="hot,zipf"
 TARGETS="tessera,nginx-cache,varnish,nginx-return"
 PERF=0
+PIN=0
+LOAD_PIN=()
 RECORD=1
 KEEP=0
 WORKERS=2 # Tessera workers = nginx worker_processes = origin threads
@@ -94,6 +103,7 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS=${2:?}; shift 2 ;;
         --targets) TARGETS=${2:?}; shift 2 ;;
         --perf) PERF=1; RECORD=0; KEEP=1; shift ;;
+        --pin) PIN=1; shift ;;
         --no-record) RECORD=0; shift ;;
         --keep) KEEP=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -127,6 +137,16 @@ fi
 if [ "$PERF" = 1 ] && [ "$DURATION_S" -lt 8 ]; then
     echo "run-cache.sh: --perf records 5s from 2s into the run: use --duration 8s or more" >&2
     exit 2
+fi
+
+if [ "$PIN" = 1 ]; then
+    TASKSET=$(command -v taskset || true)
+    [ -n "$TASKSET" ] && [ "$(nproc)" -ge 2 ] ||
+        { echo "run-cache.sh: --pin needs taskset (util-linux) and 2 CPUs" >&2; exit 2; }
+    "$TASKSET" -p -c 1 $$ >/dev/null # every server started from here inherits CPU 1
+    LOAD_PIN=("$TASKSET" -c 0)
+    WORKERS=1
+    THREADS=1
 fi
 
 ORDER=(tessera nginx-cache varnish nginx-return)
@@ -234,7 +254,8 @@ start_nginx_cache() {
     local port
     port=$(free_port)
     if ! NGINX_DIR="$RUN/nginx-cache" NGINX_NAME=nginx-cache \
-        start_nginx_from "$HERE/peers/nginx-cache.conf" "$port" -e "s|@PORT@|$port|g"; then
+        start_nginx_from "$HERE/peers/nginx-cache.conf" "$port" -e "s|@PORT@|$port|g" \
+        -e "s|^worker_processes 2;|worker_processes $WORKERS;|"; then
         STATUS[nginx-cache]="skipped: $NGINX_WHY"
         return
     fi
@@ -262,6 +283,7 @@ start_nginx_return() {
     port=$(free_port)
     if ! NGINX_DIR="$RUN/nginx-return" NGINX_NAME=nginx-return \
         start_nginx_from "$HERE/peers/nginx-return.conf" "$port" -e "s|@PORT@|$port|g" \
+        -e "s|^worker_processes 2;|worker_processes $WORKERS;|" \
         -e "s|@BODY@|$body|"; then
         STATUS[nginx-return]="skipped: $NGINX_WHY"
         return
@@ -286,7 +308,7 @@ start_varnish() {
         "$HERE/peers/varnish-cache.vcl" >"$dir/varnish.vcl"
     # -T none: no management CLI port; -F: stay in the foreground so we own it.
     "$VARNISHD" -F -n "$dir/work" -a "127.0.0.1:$port" -f "$dir/varnish.vcl" \
-        -s malloc,256m -T none >"$dir/stdout" 2>"$dir/stderr" &
+        -s malloc,256m -T none -p thread_pools="$WORKERS" >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
     started "$pid" varnish
     # VCL compilation takes a moment; allow twice the usual start time.
@@ -490,7 +512,7 @@ measure() { # scenario target round
     [ "$s" = zipf ] && keys=$KEYS
 
     if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
-        WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg /dev/null "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
+        WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg /dev/null "${LOAD_PIN[@]}" "$WRK" -t"$THREADS" -c"$CONNECTIONS" \
             -d"$WARMUP" -s "$HERE/cache-get.lua" "$url" || true
     fi
     log "$s, round $r/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
@@ -499,7 +521,7 @@ measure() { # scenario target round
     [ "$PERF" = 1 ] && [ "$t" = tessera ] && [ "$r" = 1 ] && profile=1
     [ "$profile" = 1 ] && perf_start "$s"
     other_cpu_start "$s-$t-$r"
-    if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg "$out" "$WRK" -t"$THREADS" \
+    if ! WRK_TARGET=$t WRK_KEYS=$keys WRK_ZIPF_S=$ZIPF_S WRK_THINK_MS=$THINK_MS run_bg "$out" "${LOAD_PIN[@]}" "$WRK" -t"$THREADS" \
         -c"$CONNECTIONS" -d"$DURATION" --latency -s "$HERE/cache-get.lua" "$url"; then
         FAILED_WHY[$s/$t]="failed: wrk exited non-zero (see $out)"
         KEEP=1
@@ -692,7 +714,7 @@ if [ "$RECORD" = 1 ]; then
         machine_line
         echo "- load average before the run: $LOAD_AT_START"
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
-        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin; all on 127.0.0.1, sharing the same CPUs"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin (Varnish thread_pools=$WORKERS); all on 127.0.0.1, $([ "$PIN" = 1 ] && echo "pinned: the servers on CPU 1, wrk on CPU 0" || echo "sharing the same CPUs")"
         echo "- caches: tessera \`routes = { { path = \"/*\", origin = \"api\", cache = {} } }\`, \`cache = { memory = \"256MB\" }\`; nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
         echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run; \"server CPU µs/req\" = user+system CPU time of the target's processes (/proc/PID/stat) over the requests wrk counted (irq and softirq time not included)"
         echo

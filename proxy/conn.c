@@ -262,6 +262,38 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
     r->bytes_out += b.len;
 }
 
+/* A stored head from the cache, written as it is (rcache.c made it: status
+ * line, end-to-end fields with Date, Content-Length, the empty line), with the
+ * fields of this response added before the empty line. */
+static void h1_stored_head(struct req *r, const char *head, size_t len)
+{
+    struct conn *c = conn_of(r);
+    struct evbuffer *out = sock_out(c->sock);
+    size_t cap = len + 128 + sizeof(r->cache_status);
+    struct evbuffer_iovec vec;
+    if (len < 4 || evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1 || vec.iov_len < cap) {
+        r->ops->respond(r, 500, "", "out of memory", 1);
+        return;
+    }
+    struct hbuf b = {vec.iov_base, 0};
+    hb_add(&b, head, len - 2);
+    HB_LIT(&b, "Via: 1.1 tessera\r\n");
+    if (r->age >= 0) {
+        HB_LIT(&b, "Age: ");
+        hb_u64(&b, (uint64_t)r->age);
+        HB_LIT(&b, "\r\n");
+    }
+    if (r->cache_status[0] != '\0')
+        hb_field(&b, "Cache-Status", 12, r->cache_status, strlen(r->cache_status));
+    c->chunked_out = 0;
+    if (c->close_after || !c->keep_alive || c->w->draining)
+        HB_LIT(&b, "Connection: close\r\n");
+    HB_LIT(&b, "\r\n");
+    vec.iov_len = b.len;
+    evbuffer_commit_space(out, &vec, 1);
+    r->bytes_out += b.len;
+}
+
 static void h1_response_body(struct req *r, struct evbuffer *src, size_t n)
 {
     struct conn *c = conn_of(r);
@@ -318,6 +350,7 @@ static void h1_pause_body(struct req *r, int paused)
 
 static const struct req_ops h1_ops = {
     .response_head = h1_response_head,
+    .stored_head = h1_stored_head,
     .response_body = h1_response_body,
     .response_end = h1_response_end,
     .response_abort = h1_response_abort,

@@ -33,6 +33,7 @@
 #define RC_SHARDS 16
 #define RC_MAX_FIELDS 128
 #define RC_F_VARY 1u    /* obj flag: a Vary marker, not a response */
+#define RC_F_DATED 2u   /* obj flag: its head has a Date (stored_head wrote it) */
 #define RC_NONCE_LEN 16 /* hex digits that open a marker's head */
 #define RC_SPEC_MAX 512 /* a marker's head: nonce and field names */
 #define RC_MARKER_S (365 * 86400)
@@ -133,6 +134,23 @@ static void status_set(struct req *r, const char *fmt, const char *detail)
 
 static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond,
                       int not_modified);
+
+/* "tessera; hit; ttl=N" without printf: the hit path's one Cache-Status. */
+static void status_hit(struct req *r, int64_t ttl)
+{
+    static const char pre[] = "tessera; hit; ttl=";
+    char d[24];
+    size_t n = 0;
+    uint64_t v = ttl > 0 ? (uint64_t)ttl : 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    memcpy(r->cache_status, pre, sizeof(pre) - 1);
+    for (size_t i = 0; i < n; i++)
+        r->cache_status[sizeof(pre) - 1 + i] = d[n - 1 - i];
+    r->cache_status[sizeof(pre) - 1 + n] = '\0';
+}
 static struct obj *find(struct req *r, const struct h1_msg *m);
 static const struct h1_msg *fwd_head(struct req *r);
 
@@ -428,6 +446,28 @@ static void unref_cb(const void *data, size_t len, void *arg)
     obj_unref(&o);
 }
 
+/* Hands the object's body to the client by reference; the reference taken by
+ * the caller goes with it (released once the bytes are written). */
+static void send_body(struct req *r, struct obj *o)
+{
+    size_t blen = obj_body_len(o);
+    if (blen == 0) {
+        obj_unref(&o);
+        return;
+    }
+    struct evbuffer *b = r->w->scratch;
+    evbuffer_add_reference(b, obj_body(o), blen, unref_cb, o);
+    r->ops->response_body(r, b, blen);
+}
+
+/* Whether the request carries a validator the cache may answer with a 304. */
+static int conditional(const struct cc_request *cond)
+{
+    size_t i = 0, k = 0;
+    return cond != NULL && (cc_field_find(cond->fields, cond->nfields, "if-none-match", &i) ||
+                            cc_field_find(cond->fields, cond->nfields, "if-modified-since", &k));
+}
+
 /* The stored validators of the head parsed in m. */
 static void validators(const struct h1_msg *m, const char **etag, size_t *elen, const char **lm,
                        size_t *llen)
@@ -448,6 +488,17 @@ static void validators(const struct h1_msg *m, const char **etag, size_t *elen, 
 static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc_request *cond,
                       int not_modified)
 {
+    if (r->ops->stored_head != NULL && !r->head_method && !not_modified &&
+        (obj_flags(o) & RC_F_DATED) && !conditional(cond)) {
+        /* The hit path: the stored head goes out as it is, the body by reference. */
+        const char *h = obj_head(o);
+        r->age = now - obj_stored_at(o);
+        r->status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
+        r->ops->stored_head(r, h, obj_head_len(o));
+        send_body(r, o);
+        r->ops->response_end(r);
+        return;
+    }
     struct h1_msg *m = &r->w->msg;
     struct h1_limits lim = {65536, 65536, H1_MAX_HEADERS_CAP};
     if (h1_parse_response(obj_head(o), obj_head_len(o), &lim, r->head_method, m) != H1_OK) {
@@ -476,14 +527,10 @@ static void serve_obj(struct req *r, struct obj *o, int64_t now, const struct cc
     r->age = now - obj_stored_at(o);
     r->status = m->status;
     r->ops->response_head(r, m);
-    size_t blen = obj_body_len(o);
-    if (!r->head_method && blen > 0) {
-        struct evbuffer *b = r->w->scratch;
-        evbuffer_add_reference(b, obj_body(o), blen, unref_cb, o);
-        r->ops->response_body(r, b, blen);
-    } else {
+    if (!r->head_method)
+        send_body(r, o);
+    else
         obj_unref(&o);
-    }
     r->ops->response_end(r);
 }
 
@@ -651,9 +698,7 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     int64_t now = now_s();
     struct obj *o = find(r, m);
     if (o != NULL && now < obj_expires_at(o)) {
-        char ttl[32];
-        snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
-        status_set(r, "tessera; hit; ttl=%s", ttl);
+        status_hit(r, obj_expires_at(o) - now);
         count(r, RC_HIT);
         serve_obj(r, o, now, &cq, 0);
         return RC_ANSWERED;
@@ -745,13 +790,18 @@ void rc_forward_extra(struct req *r, struct evbuffer *b)
 }
 
 /* The head we store: status line and the fields a client gets, framed by a
- * Content-Length. Fields this cache consumes are left out (RFC 9213 2.1), and
- * so are hop-by-hop ones (`m`, the message whose Connection names them). */
+ * Content-Length, and always a Date (the hit path sends the head as it is).
+ * Fields this cache consumes are left out (RFC 9213 2.1), and so are hop-by-hop
+ * ones (`m`, the message whose Connection names them). */
 static size_t stored_head(int status, const char *reason, size_t reason_len,
                           const struct cc_field *f, size_t n, const struct h1_msg *m,
-                          struct evbuffer *b, uint64_t body_len)
+                          struct evbuffer *b, uint64_t body_len, int64_t received)
 {
     evbuffer_add_printf(b, "HTTP/1.1 %d %.*s\r\n", status, (int)reason_len, reason);
+    size_t di = 0;
+    char date[CC_HTTP_DATE_SIZE];
+    if (cc_field_find(f, n, "date", &di) == NULL && cc_format_http_date(received, date) == 0)
+        evbuffer_add_printf(b, "Date: %s\r\n", date); /* RFC 9110 6.6.1: the time received */
     for (size_t i = 0; i < n; i++) {
         if (util_ieq(f[i].name, f[i].name_len, "content-length") ||
             util_ieq(f[i].name, f[i].name_len, "age") || cc_strip_field(f[i].name, f[i].name_len) ||
@@ -983,7 +1033,8 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
     snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));
     if (why == NULL) {
         struct evbuffer *b = r->w->scratch;
-        size_t hl = stored_head(m->status, m->reason, m->reason_len, f, nf, m, b, blen);
+        size_t hl =
+            stored_head(m->status, m->reason, m->reason_len, f, nf, m, b, blen, p.response_time);
         /* obj_size adds its header and allocator rounding (< 4 KB) to these. */
         if (hl + blen + rc->key_len + 4096 > l1_max_object_size(store)) {
             evbuffer_drain(b, hl);
@@ -996,6 +1047,7 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
                 goto detail;
             }
             evbuffer_remove(b, obj_head_mut(rc->capture), hl);
+            obj_set_flags(rc->capture, RC_F_DATED);
             set_times(rc, rc->capture, &p);
             rc->body_at = 0;
             count(r, RC_STORED);
@@ -1068,7 +1120,8 @@ int rc_revalidated(struct req *r, const struct h1_msg *m)
     }
     struct evbuffer *b = r->w->scratch;
     size_t blen = obj_body_len(old);
-    size_t hl = stored_head(sm->status, sm->reason, sm->reason_len, f, nf, NULL, b, blen);
+    size_t hl =
+        stored_head(sm->status, sm->reason, sm->reason_len, f, nf, NULL, b, blen, p.response_time);
     struct obj *o = obj_new(rc->key, rc->key_len, rc->hlo, rc->hhi, hl, blen);
     if (o == NULL) {
         evbuffer_drain(b, hl);

@@ -166,6 +166,9 @@ struct req;
 struct req_ops {
     /* The origin's response head (fields are filtered with up__pass_field). */
     void (*response_head)(struct req *r, const struct h1_msg *m);
+    /* Optional: a stored head as rcache.c keeps it, sent without parsing it
+     * (HTTP/1.1 only; otherwise response_head gets it parsed). */
+    void (*stored_head)(struct req *r, const char *head, size_t len);
     /* Moves n body bytes from src towards the client. */
     void (*response_body)(struct req *r, struct evbuffer *src, size_t n);
     /* The response is complete. */
