@@ -404,7 +404,8 @@ static void build_index(struct strbuf *sb, unsigned n)
               "\"/api/product/:id\",\"/api/price/:id\",\"/api/reviews/:id\",\"/api/recs/:id\","
               "\"/api/nav\",\"/api/footer\",\"/api/category/:slug\",\"/bench/2k\","
               "\"/bench/size/:n\",\"/echo\",\"/status/:code\",\"/slow-headers\",\"/__stats\"],"
-              "\"query\":[\"delay\",\"cc\",\"etag\",\"lm\",\"sk\",\"close\"]}",
+              "\"query\":[\"delay\",\"cc\",\"etag\",\"lm\",\"lmago\",\"sk\",\"close\","
+              "\"hdr\"]}",
               n);
 }
 

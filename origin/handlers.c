@@ -11,6 +11,10 @@
  * Streamed bodies (/bench/size/:n) are the exception: one small struct per
  * stream, freed when the stream ends or its connection dies (see
  * on_stream_closed for who frees the request in each case).
+ * ?hdr=Name:Value adds response fields for the cache tests (Expires, Vary,
+ * Set-Cookie, CDN-Cache-Control...); they are applied last, so they replace a
+ * field the endpoint set itself, and the 304 decision uses the ETag and
+ * Last-Modified they give (tests/e2e/c0006-cache-freshness.test.js).
  */
 #include "catalogue.h"
 #include "origin_int.h"
@@ -36,9 +40,13 @@
 #define MAX_STREAM_BYTES 100000000ull
 #define MAX_DELAY_MS 600000ul
 #define QUERY_VALUE_MAX 512
+/* ?hdr= fields per request, and the bytes of all of them decoded. */
+#define MAX_HDR_FIELDS 16
+#define HDR_BUF_MAX 2048
+/* ?lmago=N: at most about 100 years. */
+#define MAX_LMAGO 3153600000ull
 
-/* lm=1: every document claims this Last-Modified (2024-01-01T00:00:00Z). */
-#define LAST_MODIFIED_TEXT "Mon, 01 Jan 2024 00:00:00 GMT"
+/* lm=1: every document claims this Last-Modified, Mon, 01 Jan 2024 00:00:00 GMT. */
 #define LAST_MODIFIED_TIME ((time_t)1704067200)
 
 static _Thread_local struct origin_worker *current_worker;
@@ -52,8 +60,13 @@ void origin__set_current_worker(struct origin_worker *w)
 struct options {
     unsigned long delay_ms;
     bool etag, lm, close, cl, discard;
+    time_t lm_time;      /* Last-Modified claimed by lm=1 or lmago=N; valid when lm */
     const char *cc, *sk; /* decoded, or NULL */
+    unsigned nhdr;       /* hdr=Name:Value fields, in query order */
+    size_t hdr_used;     /* bytes of hdr_buf in use */
+    const char *hdr_name[MAX_HDR_FIELDS], *hdr_value[MAX_HDR_FIELDS]; /* into hdr_buf */
     char cc_buf[QUERY_VALUE_MAX], sk_buf[QUERY_VALUE_MAX];
+    char hdr_buf[HDR_BUF_MAX];
     const char *error; /* set when the query is unusable: answer 400 */
 };
 
@@ -98,9 +111,11 @@ static int hexval(int c)
     return -1;
 }
 
-/* Percent-decodes s[0..len) ('+' is a space, as in form encoding) into out.
- * Returns false when it does not fit or an escape is malformed. */
-static bool query_decode(const char *s, size_t len, char *out, size_t cap)
+/* Percent-decodes s[0..len) ('+' is a space, as in form encoding) into out,
+ * NUL-terminated; *outlen (if not NULL) gets the decoded length, which tells a
+ * decoded %00 from the end. Returns false when it does not fit or an escape is
+ * malformed. */
+static bool query_decode(const char *s, size_t len, char *out, size_t cap, size_t *outlen)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
@@ -121,6 +136,8 @@ static bool query_decode(const char *s, size_t len, char *out, size_t cap)
         out[o++] = (char)c;
     }
     out[o] = '\0';
+    if (outlen != NULL)
+        *outlen = o;
     return true;
 }
 
@@ -151,6 +168,61 @@ static bool key_is(const char *k, size_t klen, const char *name)
     return strlen(name) == klen && memcmp(k, name, klen) == 0;
 }
 
+/* RFC 9110 5.6.2 tchar */
+static bool is_tchar(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* One hdr=Name:Value (percent-decoded): Name a token, Value without CR, LF or
+ * NUL, optional whitespace around it dropped (RFC 9110 5.5). The framing fields
+ * are evhttp's to set, so they are refused rather than sent twice. */
+static void hdr_parse(struct options *o, const char *v, size_t vlen)
+{
+    char *dst = o->hdr_buf + o->hdr_used;
+    size_t n;
+
+    if (o->nhdr == MAX_HDR_FIELDS) {
+        o->error = "hdr: at most 16 fields";
+        return;
+    }
+    if (!query_decode(v, vlen, dst, sizeof(o->hdr_buf) - o->hdr_used, &n)) {
+        o->error = "hdr: malformed, or more than 2047 bytes in all";
+        return;
+    }
+    char *colon = memchr(dst, ':', n);
+    if (colon == NULL || colon == dst) {
+        o->error = "hdr: expected Name:Value";
+        return;
+    }
+    for (const char *c = dst; c < colon; c++) {
+        if (!is_tchar(*c)) {
+            o->error = "hdr: the name must be a token (RFC 9110 5.6.2)";
+            return;
+        }
+    }
+    if (memchr(dst, '\0', n) != NULL || memchr(dst, '\r', n) != NULL ||
+        memchr(dst, '\n', n) != NULL) {
+        o->error = "hdr: the value must not contain CR, LF or NUL";
+        return;
+    }
+    *colon = '\0';
+    if (strcasecmp(dst, "Content-Length") == 0 || strcasecmp(dst, "Transfer-Encoding") == 0) {
+        o->error = "hdr: Content-Length and Transfer-Encoding are set by the origin";
+        return;
+    }
+    char *value = colon + 1;
+    value += strspn(value, " \t");
+    char *end = dst + n;
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    o->hdr_name[o->nhdr] = dst;
+    o->hdr_value[o->nhdr] = value;
+    o->nhdr++;
+    o->hdr_used += n + 1;
+}
+
 static void options_parse(struct options *o, const char *query, bool slow_headers)
 {
     memset(o, 0, offsetof(struct options, cc_buf));
@@ -172,17 +244,29 @@ static void options_parse(struct options *o, const char *query, bool slow_header
             else if (n > o->delay_ms)
                 o->delay_ms = (unsigned long)n;
         } else if (key_is(p, klen, "cc")) {
-            if (!query_decode(v, vlen, o->cc_buf, sizeof(o->cc_buf)))
+            if (!query_decode(v, vlen, o->cc_buf, sizeof(o->cc_buf), NULL))
                 o->error = "cc: malformed or longer than 511 bytes";
             o->cc = o->cc_buf;
         } else if (key_is(p, klen, "sk")) {
-            if (!query_decode(v, vlen, o->sk_buf, sizeof(o->sk_buf)))
+            if (!query_decode(v, vlen, o->sk_buf, sizeof(o->sk_buf), NULL))
                 o->error = "sk: malformed or longer than 511 bytes";
             o->sk = o->sk_buf;
         } else if (key_is(p, klen, "etag")) {
             o->etag = flag_value(v, vlen);
         } else if (key_is(p, klen, "lm")) {
             o->lm = flag_value(v, vlen);
+            o->lm_time = LAST_MODIFIED_TIME;
+        } else if (key_is(p, klen, "lmago")) {
+            /* Read when the reply is made (a delayed one re-parses), so the
+             * age of Last-Modified is N seconds against the reply's Date. */
+            if (!parse_number(v, vlen, MAX_LMAGO, &n)) {
+                o->error = "lmago: expected seconds 0..3153600000";
+            } else {
+                o->lm = true;
+                o->lm_time = time(NULL) - (time_t)n;
+            }
+        } else if (key_is(p, klen, "hdr")) {
+            hdr_parse(o, v, vlen);
         } else if (key_is(p, klen, "close")) {
             o->close = flag_value(v, vlen);
         } else if (key_is(p, klen, "cl")) {
@@ -235,8 +319,9 @@ static bool parse_http_date(const char *s, time_t *out)
 }
 
 /* RFC 9110 section 13.2.2: If-None-Match first; If-Modified-Since only when it
- * is absent. `etag` is NULL when the reply carries none. */
-static bool not_modified(struct evhttp_request *req, const char *etag, bool lm)
+ * is absent. `etag` is NULL when the reply carries none, `lm` false when it
+ * has no (valid) Last-Modified, else lm_time is that time. */
+static bool not_modified(struct evhttp_request *req, const char *etag, bool lm, time_t lm_time)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *inm = evhttp_find_header(in, "If-None-Match");
@@ -251,7 +336,7 @@ static bool not_modified(struct evhttp_request *req, const char *etag, bool lm)
     time_t t;
     if (!lm || ims == NULL || !parse_http_date(ims, &t))
         return false;
-    return t >= LAST_MODIFIED_TIME;
+    return t >= lm_time;
 }
 
 static const char *method_name(enum evhttp_cmd_type m)
@@ -306,14 +391,66 @@ static void log_request(struct origin_worker *w, struct evhttp_request *req, int
             method_name(evhttp_request_get_command(req)), evhttp_request_get_uri(req), code);
 }
 
+/* The first hdr= value for `name`, or NULL. */
+static const char *hdr_find(const struct options *o, const char *name)
+{
+    for (unsigned i = 0; i < o->nhdr; i++)
+        if (strcasecmp(o->hdr_name[i], name) == 0)
+            return o->hdr_value[i];
+    return NULL;
+}
+
+/* The validators the reply ends up with once the hdr= fields replaced the
+ * endpoint's own: the 304 decision must agree with what the client sees. */
+struct validators {
+    const char *etag; /* NULL: none */
+    bool lm;          /* a valid Last-Modified, at lm_time */
+    time_t lm_time;
+};
+
+static void validators_of(const struct options *o, const char *etag, struct validators *v)
+{
+    const char *h;
+    v->etag = (h = hdr_find(o, "ETag")) != NULL ? h : etag;
+    v->lm = o->lm;
+    v->lm_time = o->lm_time;
+    if ((h = hdr_find(o, "Last-Modified")) != NULL)
+        v->lm = parse_http_date(h, &v->lm_time);
+}
+
+/* The hdr= fields, added last: the first one of a name removes every field of
+ * that name the endpoint set, later ones of the same name add lines. */
+static void add_hdr_fields(struct evkeyvalq *out, const struct options *o)
+{
+    for (unsigned i = 0; i < o->nhdr; i++) {
+        bool first = true;
+        for (unsigned j = 0; j < i && first; j++)
+            first = strcasecmp(o->hdr_name[j], o->hdr_name[i]) != 0;
+        if (first)
+            while (evhttp_remove_header(out, o->hdr_name[i]) == 0)
+                continue;
+        evhttp_add_header(out, o->hdr_name[i], o->hdr_value[i]);
+    }
+}
+
+static void count_not_modified(struct origin_worker *w)
+{
+    atomic_fetch_add_explicit(&w->not_modified, 1, memory_order_relaxed);
+}
+
 /* Validators and caching headers shared by plain and streamed replies. */
 static void add_meta_headers(struct evkeyvalq *out, const struct options *o, const char *etag,
                              const char *cc, const char *sk)
 {
     if (etag != NULL)
         evhttp_add_header(out, "ETag", etag);
-    if (o->lm)
-        evhttp_add_header(out, "Last-Modified", LAST_MODIFIED_TEXT);
+    if (o->lm) {
+        char date[64];
+        struct tm tm;
+        gmtime_r(&o->lm_time, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        evhttp_add_header(out, "Last-Modified", date);
+    }
     if (o->cc != NULL)
         cc = o->cc;
     if (o->sk != NULL)
@@ -348,9 +485,11 @@ static void send_reply(struct origin_worker *w, struct evhttp_request *req, cons
     }
     add_meta_headers(out, o, etag, r->cc, r->sk);
 
+    struct validators val;
+    validators_of(o, etag, &val);
     int code = r->code;
     if (code == 200 && (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) &&
-        not_modified(req, etag, o->lm))
+        not_modified(req, val.etag, val.lm, val.lm_time))
         code = 304;
 
     size_t len = r->body != NULL ? r->body->len : evbuffer_get_length(buf);
@@ -367,6 +506,9 @@ static void send_reply(struct origin_worker *w, struct evhttp_request *req, cons
     } else if (r->body != NULL) {
         evbuffer_add_reference(buf, r->body->data, r->body->len, NULL, NULL);
     }
+    add_hdr_fields(out, o);
+    if (code == 304)
+        count_not_modified(w);
     log_request(w, req, code);
     evhttp_send_reply(req, code, reason_phrase(code), NULL);
 }
@@ -452,13 +594,18 @@ static void serve_stream(struct origin_worker *w, struct evhttp_request *req,
     /* The body is a function of its size, so the size is its validator. */
     snprintf(etag, sizeof(etag), "\"size-%" PRIu64 "\"", size);
     add_meta_headers(out, o, o->etag ? etag : NULL, NULL, NULL);
+    struct validators val;
+    validators_of(o, o->etag ? etag : NULL, &val);
     if ((m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) &&
-        not_modified(req, o->etag ? etag : NULL, o->lm)) {
+        not_modified(req, val.etag, val.lm, val.lm_time)) {
+        add_hdr_fields(out, o);
+        count_not_modified(w);
         log_request(w, req, 304);
         evhttp_send_reply(req, 304, NULL, NULL);
         return;
     }
     evhttp_add_header(out, "Content-Type", "application/octet-stream");
+    add_hdr_fields(out, o);
     if (o->cl) {
         snprintf(cl, sizeof(cl), "%" PRIu64, size);
         evhttp_add_header(out, "Content-Length", cl);
@@ -643,7 +790,9 @@ static void serve_stats(struct origin_worker *w, struct evhttp_request *req,
     for (unsigned i = 0; i < srv->nworkers; i++)
         evbuffer_add_printf(buf, "%s%" PRIu64, i ? "," : "",
                             atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed));
-    evbuffer_add(buf, "]}", 2);
+    /* New fields go after "workers": scripts read "requests" as the first. */
+    evbuffer_add_printf(buf, "],\"conditional\":%" PRIu64 ",\"not_modified\":%" PRIu64 "}",
+                        origin__conditional_total(srv), origin__not_modified_total(srv));
     struct reply r = {.code = 200, .cc = "no-store"};
     send_reply(w, req, o, &r);
 }
@@ -749,8 +898,14 @@ void origin__on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     /* /__stats does not count itself, so tests can poll it freely. */
-    if (path == NULL || strcmp(path, "/__stats") != 0)
+    if (path == NULL || strcmp(path, "/__stats") != 0) {
         atomic_fetch_add_explicit(&w->requests, 1, memory_order_relaxed);
+        /* Lets a test prove that a cache revalidated (RFC 9111 4.3.1). */
+        struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+        if (evhttp_find_header(in, "If-None-Match") != NULL ||
+            evhttp_find_header(in, "If-Modified-Since") != NULL)
+            atomic_fetch_add_explicit(&w->conditional, 1, memory_order_relaxed);
+    }
 
     struct options o;
     options_parse(&o, request_query(req), is_slow_headers(req));

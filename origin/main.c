@@ -32,8 +32,11 @@ static void usage(FILE *f)
             "Prints \"origin listening on HOST:PORT\" on stdout once bound.\n"
             "Endpoints: /api/product|price|reviews|recs/:id, /api/nav, /api/footer,\n"
             "  /api/category/:slug, /bench/2k, /bench/size/:n[?cl=1], /echo[?discard=1],\n"
-            "  /status/:code, /slow-headers?ms=N, /__stats.\n"
-            "Query on any endpoint: delay=MS cc=VALUE etag=1 lm=1 sk=VALUE close=1.\n",
+            "  /status/:code, /slow-headers?ms=N, /__stats (requests, conditional\n"
+            "  requests and 304 answers so far; not counting itself).\n"
+            "Query on any endpoint: delay=MS cc=VALUE etag=1 lm=1 lmago=SECONDS sk=VALUE\n"
+            "  close=1 hdr=Name:Value (up to 16, percent-encoded; replaces the endpoint's\n"
+            "  own field of that name).\n",
             ORIGIN_MAX_WORKERS, CATALOGUE_MAX_PRODUCTS);
 }
 

@@ -2,8 +2,9 @@
  *
  * origin_int.h: shared between server.c (sockets, threads, lifecycle) and
  * handlers.c (routing and endpoints). Not for other modules.
- * A worker is touched only by its own thread, except `requests`, which
- * /__stats reads from any worker (relaxed atomics: a total, not a snapshot).
+ * A worker is touched only by its own thread, except its counters (`requests`,
+ * `conditional`, `not_modified`), which /__stats reads from any worker (relaxed
+ * atomics: totals, not a snapshot).
  */
 #ifndef TESSERA_ORIGIN_INT_H
 #define TESSERA_ORIGIN_INT_H
@@ -32,9 +33,11 @@ struct origin_worker {
     struct event *stop_ev; /* activated by origin_server_stop */
     pthread_t thread;
     bool running;
-    /* Own cache line: the other workers only read it on /__stats. */
+    /* Own cache line: the other workers only read these on /__stats. */
     _Alignas(64) _Atomic uint64_t requests;
-    char pad[64 - sizeof(uint64_t)];
+    _Atomic uint64_t conditional;  /* requests with If-None-Match or If-Modified-Since */
+    _Atomic uint64_t not_modified; /* 304 answers */
+    char pad[64 - 3 * sizeof(uint64_t)];
 };
 
 struct origin_server {
@@ -57,5 +60,9 @@ void origin__set_current_worker(struct origin_worker *w);
 
 /* Sum of every worker's request counter. Thread: any. */
 uint64_t origin__requests_total(const struct origin_server *srv);
+
+/* Sums of every worker's `conditional` and `not_modified` counters. Thread: any. */
+uint64_t origin__conditional_total(const struct origin_server *srv);
+uint64_t origin__not_modified_total(const struct origin_server *srv);
 
 #endif

@@ -227,6 +227,8 @@ static int worker_init(struct origin_server *srv, struct origin_worker *w, unsig
     w->index = index;
     w->srv = srv;
     atomic_init(&w->requests, 0);
+    atomic_init(&w->conditional, 0);
+    atomic_init(&w->not_modified, 0);
     w->base = event_base_new();
     if (w->base == NULL) {
         errorf(err, errlen, "worker %u: event_base_new failed", index);
@@ -384,5 +386,21 @@ uint64_t origin__requests_total(const struct origin_server *srv)
     uint64_t total = 0;
     for (unsigned i = 0; i < srv->nworkers; i++)
         total += atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed);
+    return total;
+}
+
+uint64_t origin__conditional_total(const struct origin_server *srv)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        total += atomic_load_explicit(&srv->workers[i].conditional, memory_order_relaxed);
+    return total;
+}
+
+uint64_t origin__not_modified_total(const struct origin_server *srv)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        total += atomic_load_explicit(&srv->workers[i].not_modified, memory_order_relaxed);
     return total;
 }

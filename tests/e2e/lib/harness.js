@@ -394,3 +394,59 @@ function client(proto, { keepAlive = false, maxSockets = Infinity } = {}) {
 
 module.exports = { ROOT, TESSERA, ORIGIN, PROTOCOLS, startOrigin, startTessera, config, tlsCert, tmpFile,
                    raw, parseResponses, request, client, waitFor };
+
+// ---- cache suites (c0006-c0009) -------------------------------------------------
+
+// The demo origin's counters from /__stats (which does not count itself):
+// { requests, conditional (requests that carried If-None-Match or
+// If-Modified-Since), notModified (304 answers) }.
+async function originCounters(origin) {
+  const r = await request({ port: origin.port, path: '/__stats' });
+  const s = JSON.parse(r.body);
+  return { requests: s.requests, conditional: s.conditional, notModified: s.not_modified };
+}
+
+// What reached the origin while `fn` ran: the differences of originCounters.
+async function originDelta(origin, fn) {
+  const a = await originCounters(origin);
+  await fn();
+  const b = await originCounters(origin);
+  return { requests: b.requests - a.requests, conditional: b.conditional - a.conditional,
+           notModified: b.notModified - a.notModified };
+}
+
+// The origin's `hdr=Name:Value` query knob (adds or replaces a response field).
+function hdrParam(name, value) {
+  return `hdr=${encodeURIComponent(`${name}:${value}`)}`;
+}
+
+// Repeats c.request(opts) until pred(response) holds and resolves that response;
+// fails after `ms`. The response that ends the wait is the one a test inspects
+// (e.g. the first one after a stored response went stale).
+function requestUntil(c, opts, pred, ms = 5000, what = 'a matching response') {
+  return waitFor(async () => {
+    const r = await c.request(opts);
+    return pred(r) ? r : null;
+  }, ms, what);
+}
+
+module.exports.originCounters = originCounters;
+module.exports.originDelta = originDelta;
+module.exports.hdrParam = hdrParam;
+module.exports.requestUntil = requestUntil;
+
+// Requests makePath() (a new URL each try) until a response says `stored`, at
+// most `tries` times, and resolves { path, response } of the last try. With a
+// one-second lifetime, a second boundary between the origin's Date and the
+// cache's clock can make a response arrive already stale; a new URL avoids it.
+async function requestStored(c, edge, makePath, { headers = {}, tries = 3 } = {}) {
+  let path, response;
+  for (let i = 0; i < tries; i++) {
+    path = makePath();
+    response = await c.request({ edge, path, headers });
+    if (/; stored/.test(response.headers['cache-status'] || '')) break;
+  }
+  return { path, response };
+}
+
+module.exports.requestStored = requestStored;
