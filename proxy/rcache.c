@@ -1049,6 +1049,14 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
             evbuffer_remove(b, obj_head_mut(rc->capture), hl);
             obj_set_flags(rc->capture, RC_F_DATED);
             set_times(rc, rc->capture, &p);
+            if (rc->hfm) {
+                /* Storable again: requests for the key coalesce from now on. */
+                pthread_mutex_lock(&flights_lock);
+                size_t slot = rc->hlo % RC_HFM_SLOTS;
+                if (hfm[slot].hlo == rc->hlo && hfm[slot].hhi == rc->hhi)
+                    hfm[slot].until = 0;
+                pthread_mutex_unlock(&flights_lock);
+            }
             rc->body_at = 0;
             count(r, RC_STORED);
             append_status(r, "; stored; ttl=%s", ttl);
