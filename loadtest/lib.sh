@@ -186,7 +186,7 @@ machine_line() {
     local model mem
     model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-    echo "- machine: $(nproc) CPUs, ${model:-unknown CPU}, $mem RAM, $(uname -sr)"
+    echo "- machine: $(nproc --all) CPUs, ${model:-unknown CPU}, $mem RAM, $(uname -sr)"
 }
 
 tessera_commit() { git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown; }

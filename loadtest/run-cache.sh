@@ -141,7 +141,7 @@ fi
 
 if [ "$PIN" = 1 ]; then
     TASKSET=$(command -v taskset || true)
-    [ -n "$TASKSET" ] && [ "$(nproc)" -ge 2 ] ||
+    [ -n "$TASKSET" ] && [ "$(nproc --all)" -ge 2 ] ||
         { echo "run-cache.sh: --pin needs taskset (util-linux) and 2 CPUs" >&2; exit 2; }
     "$TASKSET" -p -c 1 $$ >/dev/null # every server started from here inherits CPU 1
     LOAD_PIN=("$TASKSET" -c 0)
@@ -396,7 +396,7 @@ check_hits() { # scenario target -> 0, or 1 with the reason in WHY
 # run are listed in $RUN/other-cpu-SCENARIO-TARGET-ROUND.txt (ticks, pid,
 # name; with --keep), next to the snapshots cpu-*.0 and cpu-*.1.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
-NCPU=$(nproc)
+NCPU=$(nproc --all) # the whole machine, also under --pin
 
 # Writes "machine TICKS" then "PID CLASS TICKS COMM PPID" for every process,
 # CLASS being ours, kernel or other.
