@@ -223,10 +223,20 @@ static void hdr_parse(struct options *o, const char *v, size_t vlen)
     o->hdr_used += n + 1;
 }
 
-static void options_parse(struct options *o, const char *query, bool slow_headers)
+/* API fragments (/api/...) carry an ETag unless ?etag=0: caches can revalidate
+ * them. Other endpoints only with ?etag=1. */
+static bool etag_by_default(struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    return path != NULL && strncmp(path, "/api/", 5) == 0;
+}
+
+static void options_parse(struct options *o, const char *query, bool slow_headers, bool etag)
 {
     memset(o, 0, offsetof(struct options, cc_buf));
     o->error = NULL;
+    o->etag = etag;
     if (query == NULL)
         return;
     const char *p = query;
@@ -884,7 +894,7 @@ static void on_delay_done(evutil_socket_t fd, short what, void *arg)
     if (w == NULL || w->magic != ORIGIN_WORKER_MAGIC)
         abort();
     struct options o;
-    options_parse(&o, request_query(req), is_slow_headers(req));
+    options_parse(&o, request_query(req), is_slow_headers(req), etag_by_default(req));
     dispatch(w, req, &o);
 }
 
@@ -908,7 +918,7 @@ void origin__on_request(struct evhttp_request *req, void *arg)
     }
 
     struct options o;
-    options_parse(&o, request_query(req), is_slow_headers(req));
+    options_parse(&o, request_query(req), is_slow_headers(req), etag_by_default(req));
     if (o.delay_ms > 0 && o.error == NULL) {
         /* A timer on the loop, never a sleep: the worker keeps serving. The
          * event is libevent's (freed after it fires, or by event_base_free). */

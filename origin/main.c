@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "  requests and 304 answers so far; not counting itself).\n"
             "Query on any endpoint: delay=MS cc=VALUE etag=1 lm=1 lmago=SECONDS sk=VALUE\n"
             "  close=1 hdr=Name:Value (up to 16, percent-encoded; replaces the endpoint's\n"
-            "  own field of that name).\n",
+            "  own field of that name). /api/* answers carry Cache-Control: public,\n"
+            "  max-age=60 and an ETag by default (etag=0 leaves the ETag out).\n",
             ORIGIN_MAX_WORKERS, CATALOGUE_MAX_PRODUCTS);
 }
 

@@ -88,11 +88,11 @@ for (const [pi, proto] of h.PROTOCOLS.entries()) {
     });
 
     it('Expires in the past means stale at once: not reused (RFC 9111 5.3)', async () => {
-      await assertNotReused(c, `/api/product/${id()}?cc=&${hdr('Expires', httpDate(Date.now() - 60000))}`);
+      await assertNotReused(c, `/api/product/${id()}?cc=&etag=0&${hdr('Expires', httpDate(Date.now() - 60000))}`);
     });
 
     it('an invalid Expires ("0") means already expired: not reused (RFC 9111 5.3)', async () => {
-      await assertNotReused(c, `/api/product/${id()}?cc=&${hdr('Expires', '0')}`);
+      await assertNotReused(c, `/api/product/${id()}?cc=&etag=0&${hdr('Expires', '0')}`);
     });
 
     it('max-age wins over Expires (RFC 9111 5.3, 4.2.1)', async () => {
@@ -115,7 +115,7 @@ for (const [pi, proto] of h.PROTOCOLS.entries()) {
     });
 
     it('a response whose Age exceeds its max-age arrives stale and is not reused (RFC 9111 4.2.3, 4.2)', async () => {
-      await assertNotReused(c, `/api/product/${id()}?${cc('max-age=10')}&${hdr('Age', '30')}`);
+      await assertNotReused(c, `/api/product/${id()}?etag=0&${cc('max-age=10')}&${hdr('Age', '30')}`);
     });
 
     // ---- heuristic freshness (RFC 9111 4.2.2) ----
@@ -135,10 +135,23 @@ for (const [pi, proto] of h.PROTOCOLS.entries()) {
     });
 
     it('a 200 with neither explicit freshness nor Last-Modified is not stored (RFC 9111 4.2.2)', async () => {
-      const p = `/api/product/${id()}?cc=`;
+      const p = `/api/product/${id()}?cc=&etag=0`;
       const first = await c.request({ edge, path: p });
       assert.match(cs(first), /^tessera; fwd=miss; detail=[a-z-]+$/);
       await assertNotReused(c, p);
+    });
+
+    it('a response stale on arrival but with an ETag is stored and revalidated on use (RFC 9111 3, 4.3.1)', async () => {
+      const p = `/api/product/${id()}?${cc('max-age=10')}&${hdr('Age', '30')}`;
+      const first = await c.request({ edge, path: p });
+      assert.match(cs(first), /^tessera; fwd=miss; stored; ttl=-\d+$/);
+      const before0 = await h.originCounters(origin);
+      const second = await c.request({ edge, path: p });
+      const after0 = await h.originCounters(origin);
+      assert.match(cs(second), /^tessera; fwd=stale; fwd-status=304/);
+      assert.strictEqual(second.status, 200);
+      assert.strictEqual(second.body, first.body);
+      assert.strictEqual(after0.conditional - before0.conditional, 1);
     });
 
     // ---- status codes (RFC 9111 3, 4.2.2) ----
