@@ -47,6 +47,21 @@ routes = {
   { path = "/*",     origin = "api" },        -- everything else
 }
 
+-- Client channels, tried in order: the first match wins, the last entry (no
+-- condition) is the default. A page renders per channel (templates/<channel>/
+-- overrides the shared templates) and is cached once per channel. An explicit
+-- X-Channel header wins; then a mobile client hint or a mobile User-Agent (literal
+-- texts in any case, "|" between alternatives; no regular expressions).
+-- `tessera --help-config` also lists cookie = { ... } and query = { ... } rules.
+channels = {
+  { name = "web",    header = { ["X-Channel"] = "web" } },
+  { name = "mobile", header = { ["X-Channel"] = "mobile" } },
+  { name = "app",    header = { ["X-Channel"] = "app" } },
+  { name = "mobile", client_hint_mobile = true },            -- Sec-CH-UA-Mobile: ?1
+  { name = "mobile", user_agent = "Android|iPhone|Mobile" },
+  { name = "web" },                                          -- the default
+}
+
 -- Client-side timeouts.
 timeouts = {
   header    = "10s",  -- whole request head

@@ -17,6 +17,7 @@
 #include "cfg.h"
 
 #include "cfg_schema.h"
+#include "channel.h"
 #include "route.h"
 #include "util.h"
 
@@ -67,6 +68,12 @@ enum key_type {
     T_QUERY_NAMES,
     T_COOKIE_NAMES,
     T_HEADER_NAMES,
+    T_CHANNEL_NAME,
+    T_FLAG,
+    T_UA_ALTERNATIVES,
+    T_HEADER_PAIR,
+    T_COOKIE_PAIR,
+    T_QUERY_PAIR,
     T_SECTION,
     T_TABLE,
     T_LIST,
@@ -121,6 +128,12 @@ struct section {
 #define KEY_QUERY_NAMES(name, key, ...) KEY_LEAF(T_QUERY_NAMES, name, __VA_ARGS__)
 #define KEY_COOKIE_NAMES(name, key, ...) KEY_LEAF(T_COOKIE_NAMES, name, __VA_ARGS__)
 #define KEY_HEADER_NAMES(name, key, ...) KEY_LEAF(T_HEADER_NAMES, name, __VA_ARGS__)
+#define KEY_CHANNEL_NAME(name, key, ...) KEY_LEAF(T_CHANNEL_NAME, name, __VA_ARGS__)
+#define KEY_FLAG(name, key, ...) KEY_LEAF(T_FLAG, name, __VA_ARGS__)
+#define KEY_UA_ALTERNATIVES(name, key, ...) KEY_LEAF(T_UA_ALTERNATIVES, name, __VA_ARGS__)
+#define KEY_HEADER_PAIR(name, key, ...) KEY_LEAF(T_HEADER_PAIR, name, __VA_ARGS__)
+#define KEY_COOKIE_PAIR(name, key, ...) KEY_LEAF(T_COOKIE_PAIR, name, __VA_ARGS__)
+#define KEY_QUERY_PAIR(name, key, ...) KEY_LEAF(T_QUERY_PAIR, name, __VA_ARGS__)
 #define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                                  \
     {                                                                                              \
         name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,   \
@@ -220,6 +233,9 @@ static const struct key cache_keys[] = {CFG_SCHEMA_CACHE(KEY)};
 #define BASE struct cfg_admin
 static const struct key admin_keys[] = {CFG_SCHEMA_ADMIN(KEY)};
 #undef BASE
+#define BASE struct cfg_channel
+static const struct key channel_keys[] = {CFG_SCHEMA_CHANNELS(KEY)};
+#undef BASE
 #define BASE struct cfg
 #undef BASE
 
@@ -257,6 +273,9 @@ static const struct section sec_http2 = {"http2", http2_keys, ARRAY_SIZE(http2_k
                                          0,       0,          "{ max_concurrent_streams = 100 }"};
 static const struct section sec_log = {"log", log_keys, ARRAY_SIZE(log_keys),
                                        0,     0,        "{ access = \"-\" }"};
+static const struct section sec_channels = {
+    "channels[i]",           channel_keys, ARRAY_SIZE(channel_keys), sizeof(struct cfg_channel), 0,
+    "{ { name = \"web\" } }"};
 
 #define BASE struct cfg
 static const struct key top_keys[] = {CFG_SCHEMA_TOP(KEY)};
@@ -907,16 +926,17 @@ static const struct name_kind {
     bool token;          /* RFC 9110 5.6.2 token characters only */
     bool wildcard;       /* a final '*' is a prefix wildcard */
     bool lower;          /* stored lower-cased */
+    const char *no_star; /* why a '*' is refused, when it is no wildcard */
 } name_kinds[] = {
     [T_QUERY_NAMES - T_QUERY_NAMES] = {"a query parameter name like \"page\" or \"utm_*\"",
                                        "{ \"utm_*\", \"fbclid\" }", "query parameter names", false,
-                                       true, false},
+                                       true, false, NULL},
     [T_COOKIE_NAMES - T_QUERY_NAMES] = {"a cookie name like \"session\" or \"_ga*\"",
                                         "{ \"session\", \"_ga*\" }", "cookie names", true, true,
-                                        false},
+                                        false, NULL},
     [T_HEADER_NAMES - T_QUERY_NAMES] = {"a header field name like \"x-preview\"",
                                         "{ \"x-preview\" }", "header field names", true, false,
-                                        true},
+                                        true, "header field names take no wildcard"},
 };
 
 static const struct name_kind *name_kind_of(enum key_type t)
@@ -949,7 +969,7 @@ static const char *bad_name(const struct name_kind *nk, const char *s, size_t le
         unsigned char ch = (unsigned char)s[i];
         if (ch == '*') {
             if (!nk->wildcard)
-                return "header field names take no wildcard";
+                return nk->no_star;
             if (i + 1 < len)
                 return "'*' is only allowed at the end, as a prefix wildcard like \"utm_*\"";
         } else if (nk->token) {
@@ -1017,6 +1037,360 @@ static void load_names(struct loader *ld, const struct key *k, struct cfg_strlis
         }
         lua_pop(L, 1);
         pop_path(ld, old);
+    }
+}
+
+/* ---- channels ----------------------------------------------------------------- */
+
+/* Why a header condition's value could never equal a field value as the request
+ * parsers hand it over (RFC 9110 5.5: no control byte but HTAB, no white space at
+ * either end, which they trim), or NULL. */
+static const char *bad_header_value(const char *s, size_t len, char *buf, size_t cap)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            snprintf(buf, cap, "byte 0x%02x is a control character, RFC 9110 5.5", ch);
+            return buf;
+        }
+    }
+    if (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t')
+        return "white space at either end is no part of a field value, so it could never match";
+    return NULL;
+}
+
+/* cookie-octet of RFC 6265 4.1.1; a value in DQUOTEs matches without them. */
+static const char *bad_cookie_value(const char *s, size_t len, char *buf, size_t cap)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != ',' && ch != ';' && ch != '\\')
+            continue;
+        if (ch > 0x20 && ch < 0x7f)
+            snprintf(buf, cap, "'%c' is not a cookie-octet, RFC 6265 4.1.1", ch);
+        else
+            snprintf(buf, cap, "byte 0x%02x is not a cookie-octet, RFC 6265 4.1.1", ch);
+        return buf;
+    }
+    return NULL;
+}
+
+/* channels[i].header, .cookie and .query: a table of one NAME = VALUE pair. Names
+ * follow the rules of the route lists (bad_name) but name one field, cookie or
+ * parameter: '*' is no wildcard. A query value is the decoded form: any bytes. */
+static const struct pair_kind {
+    struct name_kind name; /* the key */
+    const char *table;     /* the whole table, after "expected " */
+    const char *value;     /* the value, after "expected " */
+    const char *(*bad_value)(const char *s, size_t len, char *buf, size_t cap); /* or NULL */
+} pair_kinds[] = {
+    [T_HEADER_PAIR - T_HEADER_PAIR] = {{"a header field name like \"X-Channel\"", NULL, NULL, true,
+                                        false, false, "header field names take no wildcard"},
+                                       "a table of one header field like { [\"X-Channel\"] = "
+                                       "\"app\" }",
+                                       "a header field value like \"app\"",
+                                       bad_header_value},
+    [T_COOKIE_PAIR - T_HEADER_PAIR] = {{"a cookie name like \"bucket\"", NULL, NULL, true, false,
+                                        false, "'*' is no wildcard here: name one cookie"},
+                                       "a table of one cookie like { bucket = \"b\" }",
+                                       "a cookie value like \"b\"",
+                                       bad_cookie_value},
+    [T_QUERY_PAIR - T_HEADER_PAIR] = {{"a query parameter name like \"channel\"", NULL, NULL, false,
+                                       false, false, "'*' is no wildcard here: name one parameter"},
+                                      "a table of one query parameter like { channel = \"app\" }",
+                                      "a query parameter value like \"app\"",
+                                      NULL},
+};
+
+static void load_pair(struct loader *ld, const struct key *k, struct cfg_channel_pair *out, int idx)
+{
+    lua_State *L = ld->L;
+    const struct pair_kind *pk = &pair_kinds[k->type - T_HEADER_PAIR];
+    char buf[128], got[128];
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        expected(ld, idx, NULL, "%s", pk->table);
+        return;
+    }
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        n++;
+        lua_pop(L, 1);
+    }
+    if (n != 1) {
+        if (n == 0)
+            fail(ld, "expected %s, got an empty table", pk->table);
+        else
+            fail(ld, "expected %s, got %zu pairs (one entry per condition)", pk->table, n);
+        return;
+    }
+    lua_pushnil(L);
+    lua_next(L, idx); /* key at -2, value at -1 */
+    size_t nlen = 0, vlen = 0;
+    const char *name = get_str(L, -2);
+    const char *why = NULL;
+    if (name != NULL) {
+        nlen = strlen(name);
+        why = bad_name(&pk->name, name, nlen, buf, sizeof(buf));
+    }
+    if (name == NULL) {
+        describe(L, -2, got, sizeof(got));
+        fail(ld, "expected %s, got an item with the key %s", pk->table, got);
+    } else if (nlen == 0 || why != NULL) {
+        expected(ld, -2, why, "%s", pk->name.what);
+    } else {
+        size_t old = push_key(ld, name, nlen);
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &vlen) : NULL;
+        why = NULL;
+        if (v != NULL && vlen > k->max) {
+            snprintf(buf, sizeof(buf), "%zu bytes, more than %llu", vlen,
+                     (unsigned long long)k->max);
+            why = buf;
+        } else if (v != NULL && vlen >= k->min && pk->bad_value != NULL) {
+            why = pk->bad_value(v, vlen, buf, sizeof(buf));
+        }
+        if (v == NULL || vlen < k->min || why != NULL) {
+            expected(ld, -1, why, "%s", pk->value);
+        } else {
+            out->name = xstrndup(name, nlen);
+            out->name_len = nlen;
+            out->value = xmalloc(vlen + 1); /* a decoded query value may hold a NUL */
+            memcpy(out->value, v, vlen);
+            out->value[vlen] = '\0';
+            out->value_len = vlen;
+        }
+        pop_path(ld, old);
+    }
+    lua_pop(L, 2);
+}
+
+#define UA_WHAT "literal alternatives like \"Android|iPhone|Mobile\""
+
+/* Why s[0..len) is not a valid user_agent, or NULL. The alternatives are matched
+ * as literal text: characters that only make sense in a regular expression are
+ * refused, so that "iPhone.*Mobile" or "^Mozilla" is not silently never matched
+ * ('.', '(', ')' and '+' are common in User-Agents and stay literal). */
+static const char *bad_ua(const struct key *k, const char *s, size_t len, char *buf, size_t cap)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++)
+        count += s[i] == '|';
+    if (count > CFG__UA_ALTERNATIVES) {
+        snprintf(buf, cap, "%zu alternatives, more than %d", count, CFG__UA_ALTERNATIVES);
+        return buf;
+    }
+    const char *p = s, *end = s + len;
+    for (size_t a = 1;; a++) {
+        const char *bar = memchr(p, '|', (size_t)(end - p));
+        const char *e = bar ? bar : end;
+        size_t alen = (size_t)(e - p);
+        if (alen == 0) {
+            snprintf(buf, cap, "alternative %zu is empty", a);
+            return buf;
+        }
+        if (alen < k->min || alen > k->max) {
+            snprintf(buf, cap, "alternative %zu is %zu bytes, more than %llu", a, alen,
+                     (unsigned long long)k->max);
+            return buf;
+        }
+        for (const char *q = p; q < e; q++) {
+            unsigned char ch = (unsigned char)*q;
+            if (ch < 0x20 || ch == 0x7f) {
+                snprintf(buf, cap, "alternative %zu holds the control byte 0x%02x", a, ch);
+                return buf;
+            }
+            if (strchr("*?^$\\[]{}", ch) != NULL) {
+                snprintf(buf, cap,
+                         "alternative %zu holds '%c': alternatives are literal text, not "
+                         "regular expressions",
+                         a, ch);
+                return buf;
+            }
+        }
+        if (p[0] == ' ' || e[-1] == ' ') {
+            snprintf(buf, cap, "alternative %zu %s with a space, which would be matched too", a,
+                     p[0] == ' ' ? "begins" : "ends");
+            return buf;
+        }
+        if (bar == NULL)
+            return NULL;
+        p = bar + 1;
+    }
+}
+
+/* UA_ALTERNATIVES: "A|B|C" into a cfg_strlist of ASCII lower-cased alternatives. */
+static void load_ua(struct loader *ld, const struct key *k, struct cfg_strlist *out, int idx)
+{
+    lua_State *L = ld->L;
+    size_t len = 0;
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    char buf[160];
+    const char *why = s != NULL ? bad_ua(k, s, len, buf, sizeof(buf)) : NULL;
+    if (s == NULL || why != NULL) {
+        expected(ld, idx, why, UA_WHAT);
+        return;
+    }
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += s[i] == '|';
+    out->items = xcalloc(n, sizeof(*out->items));
+    out->n = n;
+    const char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        const char *bar = memchr(p, '|', (size_t)(s + len - p));
+        size_t alen = (size_t)((bar ? bar : s + len) - p);
+        char *alt = xstrndup(p, alen);
+        for (char *c = alt; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        out->items[i] = alt;
+        p += alen + 1;
+    }
+}
+
+/* CHANNEL_NAME: it names a template folder (templates/<channel>/), a cache key part
+ * and a log field, hence the small alphabet. */
+static const char *bad_channel_name(const struct key *k, const char *s, size_t len, char *buf,
+                                    size_t cap)
+{
+    bool upper = false;
+    if (len > k->max) {
+        snprintf(buf, cap, "%zu bytes, more than %llu", len, (unsigned long long)k->max);
+        return buf;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 'A' && ch <= 'Z')
+            upper = true;
+        else if ((ch == '-' || ch == '_') && i == 0)
+            return "it must start with a lower-case letter or digit";
+        else if (!((ch >= 'a' && ch <= 'z') || is_digit((char)ch) || ch == '-' || ch == '_')) {
+            if (ch > 0x20 && ch < 0x7f)
+                snprintf(buf, cap,
+                         "'%c' is not allowed: use lower-case letters, digits, '-' "
+                         "and '_'",
+                         ch);
+            else
+                snprintf(buf, cap,
+                         "byte 0x%02x is not allowed: use lower-case letters, digits, "
+                         "'-' and '_'",
+                         ch);
+            return buf;
+        }
+    }
+    if (upper) {
+        int o = snprintf(buf, cap, "upper-case letters are not allowed: did you mean \"");
+        for (size_t i = 0; i < len && (size_t)o + 3 < cap; i++)
+            buf[o++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+        snprintf(buf + o, cap - (size_t)o, "\"?");
+        return buf;
+    }
+    return NULL;
+}
+
+static void load_channel_name(struct loader *ld, const struct key *k, char **out, int idx)
+{
+    char buf[128];
+    const char *s = get_str(ld->L, idx);
+    size_t len = s != NULL ? strlen(s) : 0;
+    const char *why = s != NULL ? bad_channel_name(k, s, len, buf, sizeof(buf)) : NULL;
+    if (s == NULL || len < k->min || why != NULL)
+        expected(ld, idx, why, "a channel name like \"mobile\"");
+    else
+        *out = xstrdup(s);
+}
+
+/* The rules about the order of channels, checked on the Lua table at idx (the
+ * array already loaded into c->channels): at most one condition per entry, none on
+ * the last, a condition on every other. A key counts as written even when its
+ * value was refused, so one mistake gives one error; for the same reason an entry
+ * with an unknown key (a misspelt condition, most likely) or a last entry that is
+ * not a table is not said to hide anything. Then each entry's kind, and the
+ * distinct names. */
+static void check_channels(struct loader *ld, struct cfg *c, int idx)
+{
+    lua_State *L = ld->L;
+    size_t n = c->nchannels;
+    if (lua_type(L, idx) != LUA_TTABLE || c->channels == NULL)
+        return; /* reported by load_list */
+    lua_rawgeti(L, idx, (int)n);
+    bool last_ok = lua_type(L, -1) == LUA_TTABLE;
+    lua_pop(L, 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *set[ARRAY_SIZE(channel_keys)];
+        bool written[ARRAY_SIZE(channel_keys)] = {false};
+        size_t nset = 0;
+        bool unknown = false;
+        lua_rawgeti(L, idx, (int)(i + 1));
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue; /* reported by load_list */
+        }
+        lua_pushnil(L);
+        while (lua_next(L, -2) != 0) {
+            const char *key = get_str(L, -2);
+            size_t j = 0;
+            while (j < ARRAY_SIZE(channel_keys) &&
+                   (key == NULL || strcmp(key, channel_keys[j].name) != 0))
+                j++;
+            if (j == ARRAY_SIZE(channel_keys))
+                unknown = true;
+            else
+                written[j] = true;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        /* named in schema order, whatever order the table iterates in */
+        for (size_t j = 0; j < ARRAY_SIZE(channel_keys); j++)
+            if (written[j] && channel_keys[j].type != T_CHANNEL_NAME)
+                set[nset++] = channel_keys[j].name;
+        if (nset == 0 && (unknown || !last_ok))
+            continue;
+        size_t old = push_index(ld, i + 1);
+        if (nset > 1) {
+            char list[160];
+            size_t o = 0;
+            for (size_t j = 0; j < nset && o < sizeof(list); j++)
+                o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+                                      j == 0          ? ""
+                                      : j + 1 == nset ? " and "
+                                                      : ", ",
+                                      set[j]);
+            fail(ld, "expected at most one condition, got %s (write one entry for each)", list);
+        } else if (nset == 1 && i + 1 == n) {
+            fail(ld, "the last channel is the default and takes no condition");
+        } else if (nset == 0 && i + 2 == n) {
+            fail(ld,
+                 "only the last channel may have no condition (this one would hide "
+                 "channels[%zu])",
+                 n);
+        } else if (nset == 0 && i + 1 < n) {
+            fail(ld,
+                 "only the last channel may have no condition (this one would hide "
+                 "channels[%zu] to channels[%zu])",
+                 i + 2, n);
+        }
+        pop_path(ld, old);
+    }
+
+    c->channel_names.items = xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        struct cfg_channel *ch = &c->channels[i];
+        ch->kind = ch->header.name != NULL        ? CFG_CHANNEL_HEADER
+                   : ch->client_hint_mobile       ? CFG_CHANNEL_CLIENT_HINT_MOBILE
+                   : ch->user_agent.items != NULL ? CFG_CHANNEL_USER_AGENT
+                   : ch->cookie.name != NULL      ? CFG_CHANNEL_COOKIE
+                   : ch->query.name != NULL       ? CFG_CHANNEL_QUERY
+                                                  : CFG_CHANNEL_DEFAULT;
+        if (ch->name == NULL)
+            continue; /* its error is reported */
+        size_t j;
+        for (j = 0; j < c->channel_names.n; j++)
+            if (strcmp(c->channel_names.items[j], ch->name) == 0)
+                break;
+        if (j == c->channel_names.n)
+            c->channel_names.items[c->channel_names.n++] = xstrdup(ch->name);
+        ch->name_idx = j;
     }
 }
 
@@ -1245,6 +1619,19 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
     case T_QUERY_NAMES:
     case T_COOKIE_NAMES:
     case T_HEADER_NAMES: load_names(ld, k, (struct cfg_strlist *)field, idx); break;
+    case T_CHANNEL_NAME: load_channel_name(ld, k, (char **)field, idx); break;
+    case T_FLAG:
+        if (lua_type(L, idx) == LUA_TBOOLEAN && lua_toboolean(L, idx))
+            *(int *)field = 1;
+        else
+            expected(ld, idx,
+                     lua_type(L, idx) == LUA_TBOOLEAN ? "leave the key out for no condition" : NULL,
+                     "true");
+        break;
+    case T_UA_ALTERNATIVES: load_ua(ld, k, (struct cfg_strlist *)field, idx); break;
+    case T_HEADER_PAIR:
+    case T_COOKIE_PAIR:
+    case T_QUERY_PAIR: load_pair(ld, k, (struct cfg_channel_pair *)field, idx); break;
     case T_SECTION:
         if (lua_type(L, idx) == LUA_TTABLE)
             load_table(ld, k->sub, base, idx);
@@ -1261,7 +1648,11 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
             expected(ld, idx, NULL, "a table like %s", k->sub->example);
         }
         break;
-    case T_LIST: load_list(ld, k, base, idx); break;
+    case T_LIST:
+        load_list(ld, k, base, idx);
+        if (k->sub == &sec_channels)
+            check_channels(ld, (struct cfg *)base, idx);
+        break;
     case T_MAP:
         load_map(ld, k, base, idx);
         if (lua_type(L, idx) == LUA_TTABLE)
@@ -1285,7 +1676,21 @@ static void push_default(lua_State *L, const struct key *k)
     case T_BOOL: lua_pushboolean(L, strcmp(k->def, "true") == 0); break;
     case T_SECTION:
     case T_LIST:
-    case T_MAP: lua_newtable(L); break;
+    case T_MAP:
+        if (strcmp(k->def, "{}") == 0) {
+            lua_newtable(L);
+        } else {
+            /* A table with contents (channels) is evaluated as the file would write
+             * it: constants only, so it cannot fail, and the walk runs unhooked. */
+            char chunk[256];
+            snprintf(chunk, sizeof(chunk), "return %s", k->def);
+            int status = luaL_loadbuffer(L, chunk, strlen(chunk), "=default");
+            if (status == 0)
+                status = lua_pcall(L, 0, 1, 0);
+            assert(status == 0);
+            (void)status;
+        }
+        break;
     default: lua_pushstring(L, k->def); break;
     }
 }
@@ -2064,6 +2469,20 @@ static void free_table(const struct section *sec, char *base)
             free(l->items);
             break;
         }
+        case T_CHANNEL_NAME: free(*(char **)field); break;
+        case T_UA_ALTERNATIVES: {
+            struct cfg_strlist *l = (struct cfg_strlist *)field;
+            for (size_t j = 0; l->items != NULL && j < l->n; j++)
+                free(l->items[j]);
+            free(l->items);
+            break;
+        }
+        case T_HEADER_PAIR:
+        case T_COOKIE_PAIR:
+        case T_QUERY_PAIR:
+            free(((struct cfg_channel_pair *)field)->name);
+            free(((struct cfg_channel_pair *)field)->value);
+            break;
         case T_SECTION: free_table(k->sub, base); break;
         case T_TABLE: {
             char *item = *(char **)field;
@@ -2092,6 +2511,10 @@ static void free_table(const struct section *sec, char *base)
 
 static void cfg_free(struct cfg *c)
 {
+    channel__cfg_fini(c);
+    for (size_t i = 0; c->channel_names.items != NULL && i < c->channel_names.n; i++)
+        free(c->channel_names.items[i]);
+    free(c->channel_names.items);
     free_table(&sec_top, (char *)c);
     free(c->file);
     c->magic = 0;
@@ -2143,6 +2566,8 @@ struct cfg *cfg_load(const char *path, FILE *err)
     if (status != 0)
         fail_file(&ld, 0, "internal error while checking: %s",
                   lua_type(ld.L, -1) == LUA_TSTRING ? lua_tostring(ld.L, -1) : "?");
+    else if (ld.nerrs == 0)
+        channel__cfg_init(ld.c); /* what classification needs, from the checked rules */
 
 done:
     if (ld.L != NULL)
@@ -2234,6 +2659,24 @@ static void help_type(const struct key *k, char *buf, size_t cap)
     case T_HEADER_NAMES:
         snprintf(buf, cap, "array of %llu..%llu %s", (unsigned long long)k->min,
                  (unsigned long long)k->max, name_kind_of(k->type)->plural);
+        break;
+    case T_CHANNEL_NAME:
+        snprintf(buf, cap, "channel name, %llu..%llu bytes", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_FLAG: snprintf(buf, cap, "true"); break;
+    case T_UA_ALTERNATIVES:
+        snprintf(buf, cap, "\"A|B\": 1..%d texts of %llu..%llu bytes", CFG__UA_ALTERNATIVES,
+                 (unsigned long long)k->min, (unsigned long long)k->max);
+        break;
+    case T_HEADER_PAIR:
+        snprintf(buf, cap, "{ [\"Field\"] = value of %llu..%llu bytes }",
+                 (unsigned long long)k->min, (unsigned long long)k->max);
+        break;
+    case T_COOKIE_PAIR:
+    case T_QUERY_PAIR:
+        snprintf(buf, cap, "{ name = value of %llu..%llu bytes }", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
         break;
     case T_SECTION:
     case T_TABLE: snprintf(buf, cap, "table"); break;

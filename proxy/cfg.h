@@ -101,16 +101,76 @@ struct cfg_route_cache {
     struct cfg_strlist bypass_query;    /* cache.bypass.query */
 };
 
+struct compose_spec;
+struct tpl;
+struct json_t;
+
+/* routes[i].fragments.NAME: one API fragment of a page route. */
+struct cfg_fragment {
+    char *name;
+    char *path;                 /* "/api/product/:id": :name from the page's route */
+    uint64_t timeout_ms;        /* timeout, default 1s */
+    int required;               /* required = true: its failure fails the page */
+    struct cfg_strlist query;   /* page query parameters passed on */
+    struct cfg_strlist headers; /* page request fields passed on (lower-cased) */
+    struct json_t *fallback;    /* fallback (any Lua value as JSON), NULL: none */
+    struct cfg_route *route;    /* hidden: its origin, cache = {} (its own counters) */
+};
+
 struct cfg_route {
     char *path; /* the pattern as written */
     struct cfg_seg *segs;
     size_t nsegs;
     const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
     struct cfg_route_cache *cache;   /* routes[i].cache, NULL: not cached */
+    /* Page routes (proxy/page.c): a template instead of an origin. */
+    char *template;                 /* routes[i].template ("pages/product"), NULL: none */
+    struct cfg_fragment *fragments; /* routes[i].fragments, in name order */
+    size_t nfragments;
+    struct compose_spec *specs; /* [nfragments], what compose_start takes */
+    const struct tpl **tpls;    /* [channel_names.n]: the page's template per channel */
     /* Cache outcome counters of this route in this generation (rcache.c, atomic;
      * the one mutable part of a generation, read by /metrics). */
     uint64_t stats[8];
 };
+
+/* channels[i]: one rule of client channel classification (proxy/channel.h). The
+ * rules are tried in file order and the first that matches names the channel; the
+ * last one has no condition and is the default. cfg_load guarantees nchannels >= 1,
+ * at most one condition per entry (`kind` says which, the other members are zero)
+ * and CFG_CHANNEL_DEFAULT for the last entry only. */
+enum cfg_channel_kind {
+    CFG_CHANNEL_DEFAULT = 0,        /* no condition: always matches */
+    CFG_CHANNEL_HEADER,             /* header = { ["X-Channel"] = "app" } */
+    CFG_CHANNEL_CLIENT_HINT_MOBILE, /* client_hint_mobile = true: Sec-CH-UA-Mobile: ?1 */
+    CFG_CHANNEL_USER_AGENT,         /* user_agent = "Android|iPhone|Mobile" */
+    CFG_CHANNEL_COOKIE,             /* cookie = { bucket = "b" } */
+    CFG_CHANNEL_QUERY,              /* query = { channel = "app" } */
+};
+
+/* A { [NAME] = VALUE } condition; name is NULL when the key is absent. Header names
+ * are kept as written (compared in any case, and written so in Vary); cookie names
+ * are RFC 9110 tokens and query names the percent-decoded form, both compared
+ * exactly, like values. NUL-terminated, owned by the generation. */
+struct cfg_channel_pair {
+    char *name;
+    size_t name_len;
+    char *value;
+    size_t value_len;
+};
+
+struct cfg_channel {
+    char *name;                 /* channels[i].name */
+    size_t name_idx;            /* its index in cfg.channel_names */
+    enum cfg_channel_kind kind; /* the condition below that is set */
+    struct cfg_channel_pair header;
+    int client_hint_mobile;
+    struct cfg_strlist user_agent; /* alternatives, ASCII lower-cased; items NULL: absent */
+    struct cfg_channel_pair cookie;
+    struct cfg_channel_pair query;
+};
+
+struct channel_ua; /* compiled user_agent alternatives, private to proxy/channel.c */
 
 /* admin: the admin listener (metrics). */
 struct cfg_admin {
@@ -137,6 +197,14 @@ struct cfg {
 
     struct cfg_admin *admin; /* admin, NULL: no admin listener */
     size_t nroutes;
+
+    struct cfg_channel *channels;     /* channels, in file order; the last is the default */
+    size_t nchannels;                 /* >= 1; absent channels means { { name = "web" } } */
+    struct cfg_strlist channel_names; /* the distinct names, in order of first use: the
+                                         one copy channel_classify returns, and the
+                                         template folders to look for */
+    char *channel_vary;               /* request fields the rules read, for Vary; "" none */
+    struct channel_ua *channel_ua;    /* the user_agent matcher; NULL when no rule has one */
 
     struct {
         uint64_t header_ms;    /* timeouts.header: whole request head, default 10s */

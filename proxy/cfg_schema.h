@@ -17,8 +17,14 @@
  *            absent) QUERY_NAMES (query parameter names, percent-decoded: no '%',
  *            '&', '=', '#', white space or control bytes), COOKIE_NAMES (RFC 9110
  *            tokens) and HEADER_NAMES (tokens, stored lower-cased), where
- *            QUERY_NAMES and COOKIE_NAMES items may end in a '*' wildcard, and the
- *            containers SECTION (a table of keys stored in the
+ *            QUERY_NAMES and COOKIE_NAMES items may end in a '*' wildcard; for
+ *            channels: CHANNEL_NAME (a lower-case name usable as a directory, min..max
+ *            bytes), FLAG (only true; absent leaves 0), UA_ALTERNATIVES (a string of
+ *            literal alternatives "A|B", min..max bytes each, at most
+ *            CFG__UA_ALTERNATIVES of them, stored lower-cased in a struct
+ *            cfg_strlist) and the one-pair tables HEADER_PAIR, COOKIE_PAIR and
+ *            QUERY_PAIR ({ [NAME] = VALUE } into a struct cfg_channel_pair, the value
+ *            min..max bytes); and the containers SECTION (a table of keys stored in the
  *            parent's struct), TABLE (a table of keys stored in its own struct, a
  *            pointer that is NULL when the key is absent), LIST (an array of tables)
  *            and MAP (name = table); containers have the sub-schema CFG_SCHEMA_<KEY>
@@ -53,6 +59,9 @@
       "named upstream pools: origins = { api = { servers = { \"127.0.0.1:9000\" } } }")            \
     X(routes, LIST, routes, 0, 10000, "{}", "routes",                                              \
       "path patterns mapped to origins, in order; the first match wins")                           \
+    X(channels, LIST, channels, 1, 32, "{ { name = \"web\" } }", "channels",                       \
+      "client channel rules, in order; the first match wins and the last entry, with no "          \
+      "condition, is the default")                                                                 \
     X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
     X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
     X(admin, TABLE, admin, 0, 0, "nil", "",                                                        \
@@ -157,6 +166,27 @@
     X(query, QUERY_NAMES, bypass_query, 0, 64, "nil", "names",                                     \
       "a request with any of these query parameters skips the cache; \"preview_*\" matches a "     \
       "prefix")
+
+/* channels[i] (struct cfg_channel). An entry has a name and at most one condition;
+ * only the last entry has none. Request side: proxy/channel.c. */
+#define CFG__UA_ALTERNATIVES 16 /* most alternatives in one user_agent */
+#define CFG_SCHEMA_CHANNELS(X)                                                                     \
+    X(name, CHANNEL_NAME, name, 1, 32, NULL, "bytes",                                              \
+      "the channel: a lower-case letter or digit, then letters, digits, '-' or '_' (also the "     \
+      "name of a template folder); several entries may share one")                                 \
+    X(header, HEADER_PAIR, header, 1, 256, "nil", "bytes",                                         \
+      "a request header field equal to a value: { [\"X-Channel\"] = \"app\" } (any case of the "   \
+      "name, the exact value of the first such field)")                                            \
+    X(client_hint_mobile, FLAG, client_hint_mobile, 0, 0, "nil", "",                               \
+      "true: the client hint Sec-CH-UA-Mobile is ?1 (an RFC 8941 boolean)")                        \
+    X(user_agent, UA_ALTERNATIVES, user_agent, 1, 64, "nil", "bytes",                              \
+      "User-Agent holds one of these literal texts, any case: \"Android|iPhone|Mobile\" (no "      \
+      "regular expressions; only the first 1024 bytes are searched)")                              \
+    X(cookie, COOKIE_PAIR, cookie, 1, 256, "nil", "bytes",                                         \
+      "a cookie with this value: { bucket = \"b\" } (the first cookie of that name)")              \
+    X(query, QUERY_PAIR, query, 1, 256, "nil", "bytes",                                            \
+      "a query parameter with this value after percent-decoding: { channel = \"app\" } (the "      \
+      "first parameter of that name)")
 
 /* timeouts (struct cfg, .timeouts) */
 #define CFG_SCHEMA_TIMEOUTS(X)                                                                     \

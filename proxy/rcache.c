@@ -200,6 +200,7 @@ static void resume(struct req *r, const char *why)
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(obj_expires_at(o) - now));
         status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
+        r->rc.fresh_for = obj_expires_at(o) - now;
         count(r, RC_COLLAPSED);
         serve_obj(r, o, now, NULL, r->rc.client_nm);
         return;
@@ -210,7 +211,10 @@ static void resume(struct req *r, const char *why)
     r->rc.cacheable = 0;
     status_set(r, why == NULL ? "tessera; fwd=miss; collapsed%s" : "tessera; fwd=miss; detail=%s",
                why == NULL ? "" : why);
-    up__start(r, r->rc.origin);
+    if (r->fetch != NULL)
+        r->fetch(r); /* a page: composed rather than fetched */
+    else
+        up__start(r, r->rc.origin);
 }
 
 void rc__on_mail(evutil_socket_t fd, short what, void *arg)
@@ -334,6 +338,8 @@ static int build_key(struct req *r, const struct h1_msg *m, const struct up_targ
                                  (const char *const *)cr->query_drop.items, cr->query_drop.n};
     if (q != NULL)
         key_add_query(&kb, q + 1, t->uri_len - plen - 1, &qr);
+    if (r->channel != NULL)
+        key_add_part(&kb, KEY_TAG_CHANNEL, r->channel, strlen(r->channel));
     int err = key_finish(&kb, &rc->hlo, &rc->hhi, &rc->key_len);
     rc->base_hlo = rc->hlo;
     rc->base_hhi = rc->hhi;
@@ -627,8 +633,15 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
         free(bg);
         return;
     }
+    b->fetch = r->fetch;
+    b->page_route = r->page_route;
+    b->channel = r->channel;
+    b->channel_idx = r->channel_idx;
     up__prepare(b, m, t);
-    up__start(b, route->origin); /* may end (and free) b at once */
+    if (b->fetch != NULL)
+        b->fetch(b); /* a page: composed again */
+    else
+        up__start(b, route->origin); /* may end (and free) b at once */
 }
 
 /* Whether the stored head has validators (parsed into the second scratch head),
@@ -699,6 +712,7 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     struct obj *o = find(r, m);
     if (o != NULL && now < obj_expires_at(o)) {
         status_hit(r, obj_expires_at(o) - now);
+        rc->fresh_for = obj_expires_at(o) - now;
         count(r, RC_HIT);
         serve_obj(r, o, now, &cq, 0);
         return RC_ANSWERED;
@@ -1058,6 +1072,7 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
                 pthread_mutex_unlock(&flights_lock);
             }
             rc->body_at = 0;
+            rc->fresh_for = p.no_cache || p.ttl < p.age ? 0 : p.ttl - p.age;
             count(r, RC_STORED);
             append_status(r, "; stored; ttl=%s", ttl);
             return;
@@ -1144,6 +1159,7 @@ int rc_revalidated(struct req *r, const struct h1_msg *m)
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));
         append_status(r, "; stored; ttl=%s", ttl);
+        rc->fresh_for = p.no_cache || p.ttl < p.age ? 0 : p.ttl - p.age;
         count(r, RC_STORED);
     }
     obj_unref(&rc->stale);

@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #include "log.h"
+#include "compose.h"
+#include "page.h"
 #include "rcache.h"
 #include "route.h"
 #include "util.h"
@@ -70,6 +72,10 @@ void req__begin(struct req *r)
     r->age = -1;
     r->cache_status[0] = '\0';
     memset(&r->rc, 0, offsetof(struct rc_state, key));
+    r->fetch = NULL;
+    r->page_route = NULL;
+    r->channel = NULL;
+    r->channel_idx = 0;
     r->method[0] = '\0';
     r->target_len = 0;
     r->ua[0] = r->referer[0] = '\0';
@@ -106,7 +112,8 @@ void req__note(struct req *r, const char *method, size_t mlen, const char *targe
 
 void req__end(struct req *r)
 {
-    rc_req_fini(r); /* an unfinished capture and a stale copy are dropped */
+    compose_free(&r->compose); /* fragments still in flight are cancelled */
+    rc_req_fini(r);            /* an unfinished capture and a stale copy are dropped */
     if (r->in_request) {
         access__log(r);
         r->in_request = 0;
@@ -117,6 +124,7 @@ void req__end(struct req *r)
 
 void req__fini(struct req *r)
 {
+    compose_free(&r->compose);
     rc_req_fini(r);
     if (r->fwd.up != NULL)
         up__abort(r);
@@ -224,8 +232,13 @@ void req__dispatch(struct req *r, const struct h1_msg *m)
     const char *qs = memchr(tg.uri, '?', tg.uri_len);
     size_t path_len = qs ? (size_t)(qs - tg.uri) : tg.uri_len;
     struct route_match rm;
-    if (route_find(r->cfg, tg.uri, path_len, &rm) < 0 || rm.route->origin == NULL) {
+    if (route_find(r->cfg, tg.uri, path_len, &rm) < 0 ||
+        (rm.route->origin == NULL && rm.route->template == NULL)) {
         r->ops->respond(r, 404, "", "no route for this path", 0);
+        return;
+    }
+    if (rm.route->template != NULL) {
+        page_dispatch(r, &rm, m, &tg);
         return;
     }
     int rc = rc_lookup(r, rm.route, m, &tg);

@@ -27,6 +27,7 @@
 struct conn;
 struct up_conn;
 struct rc_wait;
+struct compose;
 struct rc_flight;
 struct h2s;
 struct tls_ctx;
@@ -203,6 +204,7 @@ struct rc_state {
     struct rc_wait *wait;            /* this request waits for another's fetch */
     const struct cfg_origin *origin; /* where a waiter goes if it must */
     const struct cfg_route *route;   /* for the route's counters */
+    int64_t fresh_for;               /* seconds the answer stays fresh (0: not stored) */
     size_t body_at;                  /* body bytes captured so far */
     uint64_t hlo, hhi;               /* the key in use: the primary one or a Vary variant's */
     size_t key_len;
@@ -236,6 +238,13 @@ struct req {
     uint64_t bytes_out; /* response bytes queued to the client */
     struct fwd fwd;
     struct rc_state rc;
+    /* Page routes (page.c): how a miss is answered when it is not by an origin
+     * (NULL: up__start), the channel, the composition in flight. */
+    void (*fetch)(struct req *r);
+    const struct cfg_route *page_route;
+    const char *channel; /* NULL: not classified (the key has no channel part) */
+    size_t channel_idx;
+    struct compose *compose;
     int64_t age;            /* Age to send (a cache hit), or -1 */
     char cache_status[128]; /* Cache-Status to send, or "" */
 };

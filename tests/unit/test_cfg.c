@@ -6,6 +6,7 @@
  * files under conf/.
  */
 #include "cfg.h"
+#include "channel.h"
 #include "route.h"
 #include "util.h"
 
@@ -998,6 +999,383 @@ static void test_cache_rules_rejected(void)
     done(&l);
 }
 
+/* ---- channels ----------------------------------------------------------------- */
+
+static void test_channels_accepted(void)
+{
+    struct loaded l;
+    /* every form, with the brief's example */
+    load(&l, MINIMAL "channels = {\n"
+                     "  { name = \"app\",    header = { [\"X-Channel\"] = \"app\" } },\n"
+                     "  { name = \"mobile\", header = { [\"X-Channel\"] = \"mobile\" } },\n"
+                     "  { name = \"web\",    header = { [\"X-Channel\"] = \"web\" } },\n"
+                     "  { name = \"mobile\", client_hint_mobile = true },\n"
+                     "  { name = \"mobile\", user_agent = \"Android|iPhone|Mobile\" },\n"
+                     "  { name = \"beta\",   cookie = { bucket = \"b\" } },\n"
+                     "  { name = \"app\",    query = { channel = \"app\" } },\n"
+                     "  { name = \"web\" },\n"
+                     "}\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nchannels == 8) {
+        const struct cfg_channel *ch = l.c->channels;
+        CHECK(strcmp(ch[0].name, "app") == 0);
+        CHECK_INT(ch[0].kind, CFG_CHANNEL_HEADER);
+        CHECK_STRN(ch[0].header.name, ch[0].header.name_len, "X-Channel"); /* as written */
+        CHECK_STRN(ch[0].header.value, ch[0].header.value_len, "app");
+        CHECK(ch[0].cookie.name == NULL && ch[0].query.name == NULL);
+        CHECK(ch[0].user_agent.items == NULL && !ch[0].client_hint_mobile);
+        CHECK_INT(ch[3].kind, CFG_CHANNEL_CLIENT_HINT_MOBILE);
+        CHECK_INT(ch[3].client_hint_mobile, 1);
+        CHECK_INT(ch[4].kind, CFG_CHANNEL_USER_AGENT);
+        CHECK(LIST_IS(&ch[4].user_agent, "android", "iphone", "mobile")); /* lower-cased */
+        CHECK_INT(ch[5].kind, CFG_CHANNEL_COOKIE);
+        CHECK_STRN(ch[5].cookie.name, ch[5].cookie.name_len, "bucket");
+        CHECK_STRN(ch[5].cookie.value, ch[5].cookie.value_len, "b");
+        CHECK_INT(ch[6].kind, CFG_CHANNEL_QUERY);
+        CHECK_STRN(ch[6].query.name, ch[6].query.name_len, "channel");
+        CHECK_STRN(ch[6].query.value, ch[6].query.value_len, "app");
+        CHECK_INT(ch[7].kind, CFG_CHANNEL_DEFAULT);
+        CHECK(strcmp(ch[7].name, "web") == 0);
+        /* the distinct names, in order of first use, and each entry's index */
+        CHECK(LIST_IS(&l.c->channel_names, "app", "mobile", "web", "beta"));
+        CHECK_INT(ch[0].name_idx, 0);
+        CHECK_INT(ch[1].name_idx, 1);
+        CHECK_INT(ch[2].name_idx, 2);
+        CHECK_INT(ch[4].name_idx, 1);
+        CHECK_INT(ch[5].name_idx, 3);
+        CHECK_INT(ch[6].name_idx, 0);
+        CHECK_INT(ch[7].name_idx, 2);
+        CHECK(l.c->channel_ua != NULL);
+        CHECK(l.c->channel_vary != NULL &&
+              strcmp(l.c->channel_vary, "X-Channel, Sec-CH-UA-Mobile, User-Agent, Cookie") == 0);
+    } else {
+        CHECK(0);
+    }
+    done(&l);
+
+    /* absent: one default channel "web"; a default alone is fine too */
+    load(&l, MINIMAL);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL) {
+        CHECK_INT(l.c->nchannels, 1);
+        CHECK(l.c->nchannels == 1 && strcmp(l.c->channels[0].name, "web") == 0);
+        CHECK(LIST_IS(&l.c->channel_names, "web"));
+        CHECK(l.c->channel_ua == NULL);
+        CHECK(l.c->channel_vary != NULL && strcmp(l.c->channel_vary, "") == 0);
+    }
+    done(&l);
+    load(&l, MINIMAL "channels = { { name = \"desktop\" } }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL)
+        CHECK(LIST_IS(&l.c->channel_names, "desktop"));
+    done(&l);
+
+    /* bounds: 32 entries; names of 1 and 32 bytes with '-', '_' and digits; 16
+     * alternatives, of 1 and 64 bytes, with bytes a User-Agent holds; values of 256
+     * bytes; names and values the rules allow */
+    char text[8192], a64[65], v256[257];
+    memset(a64, 'A', 64);
+    a64[64] = '\0';
+    memset(v256, 'v', 256);
+    v256[256] = '\0';
+    int o = snprintf(
+        text, sizeof(text),
+        MINIMAL
+        "channels = {\n"
+        "  { name = \"a\", user_agent = \"%s|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p\" },\n"
+        "  { name = \"m0-_9\", user_agent = \"Mozilla/5.0 (Linux; U) "
+        "Mobile+Safari,x=1 \\195\\169\" },\n"
+        "  { name = \"0123456789abcdefghijklmnopqrstuv\", header = { "
+        "[\"!#$%%&'+-.^_`|~09AZaz\"] = \"%s\" } },\n"
+        "  { name = \"c\", header = { a = \"in side\\tok \\255\" } },\n"
+        "  { name = \"c\", cookie = { [\"__Host-x\"] = \"!#$%%&'()*+-./:<=>?@[]^_`{|}~\" } },\n"
+        "  { name = \"q\", query = { [\"a+b[]\"] = \"%%41 & = #\\0\" } },\n",
+        a64, v256);
+    for (int i = 0; i < 25; i++)
+        o += snprintf(text + o, sizeof(text) - (size_t)o,
+                      "  { name = \"n%d\", query = { p = \"%d\" } },\n", i, i);
+    snprintf(text + o, sizeof(text) - (size_t)o, "  { name = \"web\" },\n}\n");
+    load(&l, text);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nchannels == 32) {
+        const struct cfg_channel *ch = l.c->channels;
+        CHECK_INT(ch[0].user_agent.n, 16);
+        CHECK(ch[0].user_agent.n == 16 && strlen(ch[0].user_agent.items[0]) == 64 &&
+              ch[0].user_agent.items[0][0] == 'a' && strcmp(ch[0].user_agent.items[15], "p") == 0);
+        CHECK(LIST_IS(&ch[1].user_agent, "mozilla/5.0 (linux; u) mobile+safari,x=1 \xc3\xa9"));
+        CHECK(strcmp(ch[2].name, "0123456789abcdefghijklmnopqrstuv") == 0);
+        CHECK_STRN(ch[2].header.name, ch[2].header.name_len, "!#$%&'+-.^_`|~09AZaz");
+        CHECK_INT(ch[2].header.value_len, 256);
+        CHECK_STRN(ch[3].header.value, ch[3].header.value_len, "in side\tok \xff");
+        CHECK_STRN(ch[4].cookie.value, ch[4].cookie.value_len, "!#$%&'()*+-./:<=>?@[]^_`{|}~");
+        CHECK_STRN(ch[5].query.name, ch[5].query.name_len, "a+b[]");
+        CHECK_INT(ch[5].query.value_len, 10); /* the decoded form, NUL included */
+        CHECK(memcmp(ch[5].query.value, "%41 & = #\0", 10) == 0);
+        CHECK_INT(l.c->channel_names.n, 31);
+        CHECK_MSG(strcmp(l.c->channel_vary, "User-Agent, !#$%&'+-.^_`|~09AZaz, a, Cookie") == 0,
+                  "%s", l.c->channel_vary);
+    } else {
+        CHECK(0);
+    }
+    done(&l);
+}
+
+static void test_channels_rejected(void)
+{
+    static const struct {
+        const char *entry; /* written on line 3, before the default */
+        const char *want;  /* the whole error line */
+    } cases[] = {
+        /* names */
+        {"{ name = \"Mobile\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got \"Mobile\" "
+         "(upper-case letters are not allowed: did you mean \"mobile\"?)"},
+        {"{ name = \"-web\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got \"-web\" (it "
+         "must start with a lower-case letter or digit)"},
+        {"{ name = \"my channel\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got \"my channel\" "
+         "(byte 0x20 is not allowed: use lower-case letters, digits, '-' and '_')"},
+        {"{ name = \"../x\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got \"../x\" ('.' "
+         "is not allowed: use lower-case letters, digits, '-' and '_')"},
+        {"{ name = \"\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got \"\""},
+        {"{ name = \"abcdefghijklmnopqrstuvwxyz0123456\", user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got "
+         "\"abcdefghijklmnopqrstuvwxyz0123456\" (33 bytes, more than 32)"},
+        {"{ name = 5, user_agent = \"x\" }",
+         "@FILE:3: channels[1].name: expected a channel name like \"mobile\", got 5"},
+        {"{ user_agent = \"x\" }", "@FILE:3: channels[1].name: required key is missing"},
+        /* unknown keys */
+        {"{ name = \"a\", useragent = \"x\" }",
+         "@FILE:3: channels[1].useragent: unknown key (did you mean \"user_agent\"?)"},
+        {"{ name = \"a\", headers = { a = \"1\" } }",
+         "@FILE:3: channels[1].headers: unknown key (did you mean \"header\"?)"},
+        {"{ name = \"a\", cookies = { a = \"1\" } }",
+         "@FILE:3: channels[1].cookies: unknown key (did you mean \"cookie\"?)"},
+        {"{ name = \"a\", client_hint = true }", "@FILE:3: channels[1].client_hint: unknown key"},
+        {"{ name = \"a\", \"x\" }",
+         "@FILE:3: channels[1][1]: unexpected item with key 1 (expected name = value fields)"},
+        /* conditions: several */
+        {"{ name = \"a\", header = { a = \"1\" }, user_agent = \"x\" }",
+         "@FILE:3: channels[1]: expected at most one condition, got header and user_agent "
+         "(write one entry for each)"},
+        {"{ name = \"a\", query = { q = \"1\" }, cookie = { c = \"1\" }, client_hint_mobile = "
+         "true }",
+         "@FILE:3: channels[1]: expected at most one condition, got client_hint_mobile, cookie "
+         "and query (write one entry for each)"},
+        /* header */
+        {"{ name = \"a\", header = \"X-Channel\" }",
+         "@FILE:3: channels[1].header: expected a table of one header field like { "
+         "[\"X-Channel\"] = \"app\" }, got \"X-Channel\""},
+        {"{ name = \"a\", header = {} }",
+         "@FILE:3: channels[1].header: expected a table of one header field like { "
+         "[\"X-Channel\"] = \"app\" }, got an empty table"},
+        {"{ name = \"a\", header = { a = \"1\", b = \"2\" } }",
+         "@FILE:3: channels[1].header: expected a table of one header field like { "
+         "[\"X-Channel\"] = \"app\" }, got 2 pairs (one entry per condition)"},
+        {"{ name = \"a\", header = { \"X-Channel\" } }",
+         "@FILE:3: channels[1].header: expected a table of one header field like { "
+         "[\"X-Channel\"] = \"app\" }, got an item with the key 1"},
+        {"{ name = \"a\", header = { [\"X Channel\"] = \"app\" } }",
+         "@FILE:3: channels[1].header: expected a header field name like \"X-Channel\", got \"X "
+         "Channel\" (byte 0x20 is not a token character, RFC 9110 5.6.2)"},
+        {"{ name = \"a\", header = { [\"X-Channel:\"] = \"app\" } }",
+         "@FILE:3: channels[1].header: expected a header field name like \"X-Channel\", got "
+         "\"X-Channel:\" (':' is not a token character, RFC 9110 5.6.2)"},
+        {"{ name = \"a\", header = { [\"X-*\"] = \"app\" } }",
+         "@FILE:3: channels[1].header: expected a header field name like \"X-Channel\", got "
+         "\"X-*\" (header field names take no wildcard)"},
+        {"{ name = \"a\", header = { [\"\"] = \"app\" } }",
+         "@FILE:3: channels[1].header: expected a header field name like \"X-Channel\", got "
+         "\"\""},
+        {"{ name = \"a\", header = { [\"X-Channel\"] = 5 } }",
+         "@FILE:3: channels[1].header[\"X-Channel\"]: expected a header field value like "
+         "\"app\", got 5"},
+        {"{ name = \"a\", header = { [\"X-Channel\"] = \"\" } }",
+         "@FILE:3: channels[1].header[\"X-Channel\"]: expected a header field value like "
+         "\"app\", got \"\""},
+        {"{ name = \"a\", header = { [\"X-Channel\"] = \" app\" } }",
+         "@FILE:3: channels[1].header[\"X-Channel\"]: expected a header field value like "
+         "\"app\", got \" app\" (white space at either end is no part of a field value, so it "
+         "could never match)"},
+        {"{ name = \"a\", header = { [\"X-Channel\"] = \"app\\t\" } }",
+         "@FILE:3: channels[1].header[\"X-Channel\"]: expected a header field value like "
+         "\"app\", got \"app\\9\" (white space at either end is no part of a field value, so it "
+         "could never match)"},
+        {"{ name = \"a\", header = { [\"X-Channel\"] = \"a\\nb\" } }",
+         "@FILE:3: channels[1].header[\"X-Channel\"]: expected a header field value like "
+         "\"app\", got \"a\\10b\" (byte 0x0a is a control character, RFC 9110 5.5)"},
+        /* client_hint_mobile */
+        {"{ name = \"a\", client_hint_mobile = false }",
+         "@FILE:3: channels[1].client_hint_mobile: expected true, got false (leave the key out "
+         "for no condition)"},
+        {"{ name = \"a\", client_hint_mobile = \"?1\" }",
+         "@FILE:3: channels[1].client_hint_mobile: expected true, got \"?1\""},
+        /* user_agent */
+        {"{ name = \"a\", user_agent = { \"Android\" } }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got a table"},
+        {"{ name = \"a\", user_agent = \"\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"\" (alternative 1 is empty)"},
+        {"{ name = \"a\", user_agent = \"Android||iPhone\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"Android||iPhone\" (alternative 2 is empty)"},
+        {"{ name = \"a\", user_agent = \"Android|\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"Android|\" (alternative 2 is empty)"},
+        {"{ name = \"a\", user_agent = \"a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q\" (17 "
+         "alternatives, more than 16)"},
+        {"{ name = \"a\", user_agent = \"x|0123456789012345678901234567890123456789012345678901"
+         "2345678901234\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got "
+         "\"x|0123456789012345678901234567890123456789012345678901234567...\" (alternative 2 "
+         "is 65 bytes, more than 64)"},
+        {"{ name = \"a\", user_agent = \"Android|iPhone.*Mobile\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"Android|iPhone.*Mobile\" (alternative 2 holds '*': "
+         "alternatives are literal text, not regular expressions)"},
+        {"{ name = \"a\", user_agent = \"^Mozilla\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"^Mozilla\" (alternative 1 holds '^': alternatives "
+         "are literal text, not regular expressions)"},
+        {"{ name = \"a\", user_agent = \"Android | iPhone\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"Android | iPhone\" (alternative 1 ends with a space, "
+         "which would be matched too)"},
+        {"{ name = \"a\", user_agent = \"a\\tb\" }",
+         "@FILE:3: channels[1].user_agent: expected literal alternatives like "
+         "\"Android|iPhone|Mobile\", got \"a\\9b\" (alternative 1 holds the control byte 0x09)"},
+        /* cookie */
+        {"{ name = \"a\", cookie = { [\"a b\"] = \"1\" } }",
+         "@FILE:3: channels[1].cookie: expected a cookie name like \"bucket\", got \"a b\" (byte "
+         "0x20 is not a token character, RFC 9110 5.6.2)"},
+        {"{ name = \"a\", cookie = { [\"b*\"] = \"1\" } }",
+         "@FILE:3: channels[1].cookie: expected a cookie name like \"bucket\", got \"b*\" ('*' "
+         "is no wildcard here: name one cookie)"},
+        {"{ name = \"a\", cookie = { bucket = \"a;b\" } }",
+         "@FILE:3: channels[1].cookie.bucket: expected a cookie value like \"b\", got \"a;b\" "
+         "(';' is not a cookie-octet, RFC 6265 4.1.1)"},
+        {"{ name = \"a\", cookie = { bucket = \"a b\" } }",
+         "@FILE:3: channels[1].cookie.bucket: expected a cookie value like \"b\", got \"a b\" "
+         "(byte 0x20 is not a cookie-octet, RFC 6265 4.1.1)"},
+        {"{ name = \"a\", cookie = { bucket = true } }",
+         "@FILE:3: channels[1].cookie.bucket: expected a cookie value like \"b\", got true"},
+        {"{ name = \"a\", cookie = 1 }",
+         "@FILE:3: channels[1].cookie: expected a table of one cookie like { bucket = \"b\" }, "
+         "got 1"},
+        /* query */
+        {"{ name = \"a\", query = { [\"a&b\"] = \"1\" } }",
+         "@FILE:3: channels[1].query: expected a query parameter name like \"channel\", got "
+         "\"a&b\" ('&' is not allowed: it separates parameters)"},
+        {"{ name = \"a\", query = { [\"c%41\"] = \"1\" } }",
+         "@FILE:3: channels[1].query: expected a query parameter name like \"channel\", got "
+         "\"c%41\" ('%' is not allowed: names are compared percent-decoded, write the decoded "
+         "name)"},
+        {"{ name = \"a\", query = { [\"c*\"] = \"1\" } }",
+         "@FILE:3: channels[1].query: expected a query parameter name like \"channel\", got "
+         "\"c*\" ('*' is no wildcard here: name one parameter)"},
+        {"{ name = \"a\", query = { c = {} } }",
+         "@FILE:3: channels[1].query.c: expected a query parameter value like \"app\", got a "
+         "table"},
+        {"{ name = \"a\", query = { [1] = \"app\" } }",
+         "@FILE:3: channels[1].query: expected a table of one query parameter like { channel = "
+         "\"app\" }, got an item with the key 1"},
+        /* order: an entry with no condition before the last */
+        {"{ name = \"a\" }",
+         "@FILE:3: channels[1]: only the last channel may have no condition (this one would "
+         "hide channels[2])"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char text[2048];
+        snprintf(text, sizeof(text), MINIMAL "channels = {\n  %s,\n  { name = \"web\" },\n}\n",
+                 cases[i].entry);
+        check_exact(text, cases[i].want);
+    }
+
+    /* the list itself */
+    check_exact(MINIMAL "channels = {}\n",
+                "@FILE:2: channels: expected at least 1 item like { { name = \"web\" } }, got a "
+                "table");
+    check_exact(MINIMAL "channels = \"web\"\n",
+                "@FILE:2: channels: expected an array of tables like { { name = \"web\" } }, got "
+                "\"web\"");
+    check_exact(MINIMAL "channels = { \"web\" }\n",
+                "@FILE:2: channels[1]: expected a table like { name = \"web\" }, got \"web\"");
+    /* a map where the array belongs: the stray key, and the count it leaves */
+    struct loaded l;
+    load(&l, MINIMAL "channels = { web = { name = \"web\" } }\n");
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 2, "%s", l.errs);
+    CHECK_MSG(has_line(&l,
+                       "@FILE:2: channels.web: unexpected key in an array (expected a list like "
+                       "{ a, b })",
+                       NULL),
+              "%s", l.errs);
+    CHECK_MSG(has_line(&l,
+                       "@FILE:2: channels: expected at least 1 item like { { name = \"web\" } }",
+                       NULL),
+              "%s", l.errs);
+    done(&l);
+    check_exact(MINIMAL "chanels = { { name = \"web\" } }\n",
+                "@FILE:2: chanels: unknown key (did you mean \"channels\"?)");
+    check_exact("local C = {}\nfor i = 1, 32 do C[i] = { name = \"c\" .. i, query = { p = \"\" .. "
+                "i } } end\nC[33] = { name = \"web\" }\n" MINIMAL "channels = C\n",
+                "@FILE:5: channels: expected at most 32 items, got 33");
+    /* the last entry is the default */
+    check_exact(MINIMAL "channels = {\n"
+                        "  { name = \"app\", header = { [\"X-Channel\"] = \"app\" } },\n"
+                        "  { name = \"mobile\", user_agent = \"Android\" },\n"
+                        "}\n",
+                "@FILE:4: channels[2]: the last channel is the default and takes no condition");
+    check_exact(MINIMAL
+                "channels = { { name = \"web\", header = { [\"X-Channel\"] = \"app\" } } }\n",
+                "@FILE:2: channels[1]: the last channel is the default and takes no condition");
+    /* an entry with no condition hides all that follow */
+    check_exact(MINIMAL "channels = {\n"
+                        "  { name = \"app\", header = { [\"X-Channel\"] = \"app\" } },\n"
+                        "  { name = \"mobile\" },\n"
+                        "  { name = \"app\", query = { channel = \"app\" } },\n"
+                        "  { name = \"web\" },\n"
+                        "}\n",
+                "@FILE:4: channels[2]: only the last channel may have no condition (this one "
+                "would hide channels[3] to channels[4])");
+    /* the last entry's own mistake is reported once, without a hidden-entry one */
+    check_exact(MINIMAL "channels = {\n"
+                        "  { name = \"web\" },\n"
+                        "  5,\n"
+                        "}\n",
+                "@FILE:4: channels[2]: expected a table like { name = \"web\" }, got 5");
+
+    /* every error of every entry, each on its line */
+    load(&l, MINIMAL "channels = {\n"                                                  /* 2 */
+                     "  { name = \"App\", header = { [\"X-Channel\"] = \"app\" } },\n" /* 3 */
+                     "  { name = \"m\",\n"                                             /* 4 */
+                     "    user_agent = \"Android||iPhone\" },\n"                       /* 5 */
+                     "  { name = \"b\", cookie = { bucket = \"a b\" },\n"              /* 6 */
+                     "    query = { q = \"1\" } },\n"                                  /* 7 */
+                     "  { name = \"x\", useragent = \"x\" },\n"                        /* 8 */
+                     "  { name = \"web\", client_hint_mobile = true },\n"              /* 9 */
+                     "}\n");
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 6, "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:3: channels[1].name:", "got \"App\""), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:5: channels[2].user_agent:", "(alternative 2 is empty)"), "%s",
+              l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:6: channels[3].cookie.bucket:", "got \"a b\""), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:6: channels[3]: expected at most one condition", NULL), "%s",
+              l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:8: channels[4].useragent: unknown key", NULL), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:9: channels[5]: the last channel is the default", NULL), "%s",
+              l.errs);
+    done(&l);
+}
+
 static void test_demo_files(void)
 {
     /* __FILE__ is tests/unit/test_cfg.c, absolute under CMake: find conf/ from it */
@@ -1036,6 +1414,15 @@ static void test_demo_files(void)
         CHECK_INT(c->limits.body_size, 100ull << 20);
         CHECK(c->log.access != NULL && strcmp(c->log.access, "-") == 0);
         CHECK_INT(c->log.level, CFG_LOG_INFO);
+        /* the demo channels: an X-Channel header wins, then mobile hints */
+        CHECK_INT(c->nchannels, 6);
+        CHECK(LIST_IS(&c->channel_names, "web", "mobile", "app"));
+        if (c->nchannels == 6) {
+            CHECK_INT(c->channels[0].kind, CFG_CHANNEL_HEADER);
+            CHECK_INT(c->channels[3].kind, CFG_CHANNEL_CLIENT_HINT_MOBILE);
+            CHECK(LIST_IS(&c->channels[4].user_agent, "android", "iphone", "mobile"));
+            CHECK_INT(c->channels[5].kind, CFG_CHANNEL_DEFAULT);
+        }
     }
     cfg_unref(c);
     free(out);
@@ -1267,6 +1654,14 @@ static void test_help(void)
         "routes[i].cache.bypass.cookies ",
         "routes[i].cache.bypass.headers ",
         "routes[i].cache.bypass.query ",
+        "channels                             array of 1..32 tables                  default "
+        "{ { name = \"web\" } }",
+        "channels[i].name                     channel name, 1..32 bytes              required",
+        "channels[i].header                   { [\"Field\"] = value of 1..256 bytes }  optional",
+        "channels[i].client_hint_mobile       true                                   optional",
+        "channels[i].user_agent               \"A|B\": 1..16 texts of 1..64 bytes      optional",
+        "channels[i].cookie                   { name = value of 1..256 bytes }       optional",
+        "channels[i].query                    { name = value of 1..256 bytes }       optional",
         "array of 0..64 query parameter names",
         "array of 0..64 cookie names",
         "array of 0..64 header field names",
@@ -1283,6 +1678,10 @@ static void test_help(void)
     };
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
         CHECK_MSG(strstr(out, want[i]) != NULL, "help lacks %s", want[i]);
+    /* the documented scan limit is the one channel.c applies */
+    char scan[64];
+    snprintf(scan, sizeof(scan), "only the first %d bytes are searched", CHANNEL_UA_SCAN_MAX);
+    CHECK_MSG(strstr(out, scan) != NULL, "help lacks %s", scan);
     free(out);
 }
 
@@ -1444,6 +1843,8 @@ int main(void)
     test_tls();
     test_cache_rules_accepted();
     test_cache_rules_rejected();
+    test_channels_accepted();
+    test_channels_rejected();
     test_help();
     return check_report("test_cfg");
 }

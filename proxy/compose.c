@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * compose: parallel fragment fetches for one page (see compose.h).
+ *
+ * Each fragment is a struct frag holding a struct req whose req_ops collect the
+ * answer into an evbuffer instead of writing to a client. The sub-request's head
+ * is written as text and parsed into the compose's own h1_msg, then dispatched
+ * as req.c dispatches a client request on a cached route: rc_lookup, and on a
+ * miss up__prepare and up__start. A cache hit answers inside rc_lookup, so the
+ * end of the compose is signalled through an event (next loop turn), never by a
+ * call back into the page code from inside compose_start.
+ *
+ * States of a fragment: PENDING -> OK | FAILED | TIMEOUT, once. Its req is ended
+ * (logged, cache state released) when it leaves PENDING; the struct and its body
+ * live until compose_free.
+ */
+#include "compose.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "rcache.h"
+#include "rcrules.h"
+#include "route.h"
+#include "util.h"
+#include "worker_int.h"
+
+#define FRAG_HEAD_MAX 16384
+#define FRAG_BODY_MAX (8u * 1024 * 1024) /* a larger fragment fails */
+#define FRAG_TAGS_MAX 1024
+
+struct frag {
+    struct req req; /* first: the req_ops callbacks cast back */
+    unsigned magic;
+#define FRAG_MAGIC 0x46524147u
+    struct compose *c;
+    const struct compose_spec *spec;
+    enum compose_state state;
+    int status;
+    struct evbuffer *body;
+    struct event *timer;
+    uint64_t end_ms;
+    char tags[FRAG_TAGS_MAX];
+    char ctype[64];         /* Content-Type, truncated */
+    unsigned ended : 1;     /* req__end ran */
+    unsigned too_large : 1; /* the body went over FRAG_BODY_MAX: drained, then failed */
+};
+
+struct compose {
+    unsigned magic;
+#define COMPOSE_MAGIC 0x434f4d50u
+    struct req *page;
+    struct worker *w;
+    struct frag *frags;
+    size_t n, npending;
+    uint64_t start_ms;
+    compose_done_cb done;
+    void *arg;
+    struct event *done_ev;
+    struct h1_msg msg; /* a fragment's request head, parsed while it is dispatched */
+};
+
+static struct frag *frag_of(struct req *r)
+{
+    struct frag *f = (struct frag *)r;
+    if (f->magic != FRAG_MAGIC)
+        abort();
+    return f;
+}
+
+/* Leaves PENDING (once): ends the sub-request and, after the last fragment,
+ * schedules the page's callback. */
+static void finish(struct frag *f, enum compose_state st)
+{
+    if (f->state != COMPOSE_PENDING)
+        return;
+    f->state = st;
+    f->end_ms = util_now_ms();
+    if (f->timer != NULL)
+        evtimer_del(f->timer);
+    if (f->req.fwd.up != NULL)
+        up__abort(&f->req);
+    if (!f->ended) {
+        f->ended = 1;
+        if (f->req.status == 0 && st == COMPOSE_TIMEOUT)
+            f->req.status = 504; /* for the access log */
+        req__end(&f->req);
+    }
+    struct compose *c = f->c;
+    if (--c->npending == 0)
+        event_active(c->done_ev, EV_TIMEOUT, 0);
+}
+
+static void on_head(struct req *r, const struct h1_msg *m)
+{
+    struct frag *f = frag_of(r);
+    f->status = m->status;
+    r->status = m->status;
+    size_t len = 0;
+    for (int i = h1_header_find(m, "surrogate-key", 0); i >= 0;
+         i = h1_header_find(m, "surrogate-key", (size_t)i + 1)) {
+        const struct h1_header *h = &m->headers[i];
+        if (len + h->value_len + 2 > sizeof(f->tags))
+            break; /* more tags than we keep: the first ones count */
+        if (len > 0)
+            f->tags[len++] = ' ';
+        memcpy(f->tags + len, h->value, h->value_len);
+        len += h->value_len;
+    }
+    f->tags[len] = '\0';
+    int ct = h1_header_find(m, "content-type", 0);
+    size_t cl = ct >= 0 ? m->headers[ct].value_len : 0;
+    if (cl >= sizeof(f->ctype))
+        cl = sizeof(f->ctype) - 1;
+    if (ct >= 0)
+        memcpy(f->ctype, m->headers[ct].value, cl);
+    f->ctype[cl] = '\0';
+}
+
+static void on_body(struct req *r, struct evbuffer *src, size_t n)
+{
+    struct frag *f = frag_of(r);
+    /* Never ends the exchange from here: up.c is in the middle of relaying. */
+    if (f->too_large || evbuffer_get_length(f->body) + n > FRAG_BODY_MAX) {
+        f->too_large = 1;
+        evbuffer_drain(src, n);
+        return;
+    }
+    evbuffer_remove_buffer(src, f->body, n);
+}
+
+static void on_end(struct req *r)
+{
+    struct frag *f = frag_of(r);
+    finish(f, f->status >= 200 && f->status < 300 && !f->too_large ? COMPOSE_OK : COMPOSE_FAILED);
+}
+
+static void on_abort(struct req *r)
+{
+    finish(frag_of(r), COMPOSE_FAILED);
+}
+
+/* A response made here (up.c's 502/504, a refusal): the fragment failed. */
+static void on_respond(struct req *r, int status, const char *extra, const char *body,
+                       int close_after)
+{
+    struct frag *f = frag_of(r);
+    f->status = status;
+    r->status = status;
+    finish(f, COMPOSE_FAILED);
+}
+
+static size_t no_pending(struct req *r)
+{
+    return 0;
+}
+
+static void no_notify(struct req *r, size_t n)
+{
+}
+
+static void no_pause(struct req *r, int v)
+{
+}
+
+static const struct req_ops frag_ops = {
+    .response_head = on_head,
+    .response_body = on_body,
+    .response_end = on_end,
+    .response_abort = on_abort,
+    .respond = on_respond,
+    .pending = no_pending,
+    .notify_below = no_notify,
+    .pause_body = no_pause,
+};
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct frag *f = arg;
+    log_info("compose", "fragment %s timed out after %llu ms", f->spec->name,
+             (unsigned long long)f->spec->timeout_ms);
+    finish(f, COMPOSE_TIMEOUT);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct compose *c = arg;
+    c->done(c, c->arg);
+}
+
+static const struct route_param *param(const struct route_match *rm, const char *name, size_t len)
+{
+    for (size_t i = 0; i < rm->nparams; i++)
+        if (rm->params[i].name_len == len && memcmp(rm->params[i].name, name, len) == 0)
+            return &rm->params[i];
+    return NULL;
+}
+
+/* The fragment's path with the page route's parameters in place of ":name". */
+static int fill_path(struct evbuffer *b, const char *path, const struct route_match *rm)
+{
+    const char *p = path;
+    while (*p != '\0') {
+        if (*p != ':') {
+            size_t n = strcspn(p, ":");
+            evbuffer_add(b, p, n);
+            p += n;
+            continue;
+        }
+        const char *s = ++p;
+        while (*p != '\0' && *p != '/' && *p != '?' && *p != '.')
+            p++;
+        const struct route_param *pr = param(rm, s, (size_t)(p - s));
+        if (pr == NULL)
+            return -1;
+        evbuffer_add(b, pr->value, pr->value_len);
+    }
+    return 0;
+}
+
+/* Query parameters of the page named by `keep`, appended to the target. */
+static void pass_query(struct evbuffer *b, const char *q, size_t qlen,
+                       const struct cfg_strlist *keep, int has_query)
+{
+    const char *p = q, *end = q + qlen;
+    while (keep != NULL && keep->n > 0 && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        size_t nlen = (size_t)((eq ? eq : e) - p);
+        if (nlen > 0 && rcr_list_match(keep, p, nlen, 0)) {
+            evbuffer_add(b, has_query ? "&" : "?", 1);
+            evbuffer_add(b, p, (size_t)(e - p));
+            has_query = 1;
+        }
+        p = amp ? amp + 1 : end;
+    }
+}
+
+/* Writes the fragment's request head. Returns its length or 0. */
+static size_t frag_head(struct evbuffer *b, const struct compose_spec *s, const struct h1_msg *m,
+                        const struct route_match *rm)
+{
+    evbuffer_add(b, "GET ", 4);
+    if (fill_path(b, s->path, rm) < 0)
+        return 0;
+    const char *q = memchr(m->target, '?', m->target_len);
+    if (q != NULL)
+        pass_query(b, q + 1, m->target_len - (size_t)(q + 1 - m->target), s->query,
+                   strchr(s->path, '?') != NULL);
+    evbuffer_add_printf(b, " HTTP/1.1\r\nHost: %s\r\n", s->route->origin->name);
+    for (size_t i = 0; s->headers != NULL && i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (!rcr_list_match(s->headers, h->name, h->name_len, 1) ||
+            util_ieq(h->name, h->name_len, "host"))
+            continue;
+        evbuffer_add(b, h->name, h->name_len);
+        evbuffer_add(b, ": ", 2);
+        evbuffer_add(b, h->value, h->value_len);
+        evbuffer_add(b, "\r\n", 2);
+    }
+    evbuffer_add(b, "\r\n", 2);
+    return evbuffer_get_length(b);
+}
+
+/* Dispatches fragment f whose head is heads[0..len) (parsed into c->msg). */
+static void launch(struct compose *c, struct frag *f, const char *head, size_t len)
+{
+    struct req *r = &f->req;
+    struct h1_limits lim = {FRAG_HEAD_MAX, FRAG_HEAD_MAX, H1_MAX_HEADERS_CAP};
+    struct h1_msg *m = &c->msg;
+    if (h1_parse_request(head, len, &lim, m) != H1_OK) {
+        finish(f, COMPOSE_FAILED);
+        return;
+    }
+    req__note(r, "GET", 3, m->target, m->target_len, m);
+    struct up_target tg = {m->target, m->target_len, NULL, 0};
+    struct timeval tv = util_ms_tv(f->spec->timeout_ms);
+    evtimer_add(f->timer, &tv);
+    const struct cfg_route *route = f->spec->route;
+    int rc = rc_lookup(r, route, m, &tg);
+    if (rc == RC_ANSWERED)
+        return;
+    up__prepare(r, m, &tg);
+    if (rc == RC_WAITING) {
+        r->rc.origin = route->origin;
+        return;
+    }
+    up__start(r, route->origin);
+}
+
+struct compose *compose_start(struct req *page, const struct compose_spec *specs, size_t n,
+                              const struct h1_msg *m, const struct route_match *rm,
+                              compose_done_cb done, void *arg)
+{
+    struct worker *w = page->w;
+    struct compose *c = xcalloc(1, sizeof(*c));
+    c->magic = COMPOSE_MAGIC;
+    c->page = page;
+    c->w = w;
+    c->n = n;
+    c->done = done;
+    c->arg = arg;
+    c->start_ms = util_now_ms();
+    c->frags = xcalloc(n > 0 ? n : 1, sizeof(*c->frags));
+    c->done_ev = event_new(w->base, -1, 0, on_done, c);
+    /* Every head is written before any fragment is dispatched: a cache hit
+     * parses into the worker's scratch head, which may be m. */
+    struct evbuffer **heads = xcalloc(n > 0 ? n : 1, sizeof(*heads));
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        heads[i] = evbuffer_new();
+        if (heads[i] == NULL || frag_head(heads[i], &specs[i], m, rm) == 0)
+            bad = 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct frag *f = &c->frags[i];
+        req__init(&f->req, w, &frag_ops, "-");
+        f->magic = FRAG_MAGIC;
+        f->c = c;
+        f->spec = &specs[i];
+        f->body = evbuffer_new();
+        f->timer = evtimer_new(w->base, on_timeout, f);
+        f->req.cfg = cfg_ref(page->cfg);
+        req__begin(&f->req);
+        f->req.proto = "fragment";
+        f->req.tls = page->tls;
+    }
+    c->npending = n;
+    if (bad) {
+        for (size_t i = 0; i < n; i++) {
+            if (heads[i] != NULL)
+                evbuffer_free(heads[i]);
+            c->frags[i].req.in_request = 0; /* never sent: nothing to log */
+        }
+        free(heads);
+        compose_free(&c);
+        return NULL;
+    }
+    if (n == 0)
+        event_active(c->done_ev, EV_TIMEOUT, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = evbuffer_get_length(heads[i]);
+        launch(c, &c->frags[i], (const char *)evbuffer_pullup(heads[i], -1), len);
+        evbuffer_free(heads[i]);
+    }
+    free(heads);
+    return c;
+}
+
+size_t compose_count(const struct compose *c)
+{
+    return c->n;
+}
+
+enum compose_state compose_state(const struct compose *c, size_t i)
+{
+    return c->frags[i].state;
+}
+
+int compose_status(const struct compose *c, size_t i)
+{
+    return c->frags[i].status;
+}
+
+const char *compose_body(struct compose *c, size_t i, size_t *len)
+{
+    struct evbuffer *b = c->frags[i].body;
+    *len = evbuffer_get_length(b);
+    return *len > 0 ? (const char *)evbuffer_pullup(b, -1) : "";
+}
+
+int64_t compose_ttl(const struct compose *c, size_t i)
+{
+    return c->frags[i].req.rc.fresh_for;
+}
+
+const char *compose_ctype(const struct compose *c, size_t i)
+{
+    return c->frags[i].ctype;
+}
+
+const char *compose_tags(const struct compose *c, size_t i)
+{
+    return c->frags[i].tags;
+}
+
+uint64_t compose_ms(const struct compose *c, size_t i)
+{
+    const struct frag *f = &c->frags[i];
+    return f->end_ms > c->start_ms ? f->end_ms - c->start_ms : 0;
+}
+
+void compose_free(struct compose **cp)
+{
+    struct compose *c = *cp;
+    if (c == NULL)
+        return;
+    *cp = NULL;
+    if (c->magic != COMPOSE_MAGIC)
+        abort();
+    for (size_t i = 0; i < c->n; i++) {
+        struct frag *f = &c->frags[i];
+        if (f->magic != FRAG_MAGIC)
+            continue;
+        if (f->timer != NULL)
+            event_free(f->timer);
+        f->timer = NULL;
+        if (!f->ended) {
+            f->ended = 1;
+            if (f->req.fwd.up != NULL)
+                up__abort(&f->req);
+            req__end(&f->req);
+        }
+        req__fini(&f->req);
+        if (f->body != NULL)
+            evbuffer_free(f->body);
+        f->magic = 0;
+    }
+    if (c->done_ev != NULL)
+        event_free(c->done_ev);
+    free(c->frags);
+    c->magic = 0;
+    free(c);
+}
