@@ -38,6 +38,34 @@ origins = {
 -- Request paths to origins, in order: the first match wins. ":name" matches one
 -- segment, a final "*" the rest of the path (also "/api" itself for "/api/*").
 routes = {
+  -- Pages: a template instead of an origin. Their fragments are fetched from the
+  -- origins in parallel (each cached on its own), the channel's template renders
+  -- them (templates/<channel>/ overrides templates/), and the page is cached per
+  -- channel. A required fragment that fails gives 502 (503 when it timed out); an
+  -- optional one gets its fallback, or is absent for the template's {{^name}}.
+  -- Page routes come before /api/* and the catch-all: the first match wins.
+  { path = "/product/:id", template = "pages/product", cache = { ttl = "60s" },
+    fragments = {
+      product = { origin = "api", path = "/api/product/:id", timeout = "300ms", required = true },
+      price   = { origin = "api", path = "/api/price/:id",   timeout = "300ms", query = { "lang" } },
+      reviews = { origin = "api", path = "/api/reviews/:id", timeout = "300ms", fallback = { items = {} } },
+      recs    = { origin = "api", path = "/api/recs/:id",    timeout = "300ms" },
+      nav     = { origin = "api", path = "/api/nav",         timeout = "300ms", required = true },
+      footer  = { origin = "api", path = "/api/footer",      timeout = "300ms" },
+    } },
+  { path = "/category/:slug", template = "pages/category", cache = { ttl = "60s" },
+    fragments = {
+      category = { origin = "api", path = "/api/category/:slug", timeout = "300ms", required = true },
+      nav      = { origin = "api", path = "/api/nav",            timeout = "300ms", required = true },
+      footer   = { origin = "api", path = "/api/footer",         timeout = "300ms" },
+    } },
+  { path = "/", template = "pages/home", cache = { ttl = "60s" },
+    fragments = {
+      featured = { origin = "api", path = "/api/category/kitchen", timeout = "300ms" },
+      nav      = { origin = "api", path = "/api/nav",              timeout = "300ms", required = true },
+      footer   = { origin = "api", path = "/api/footer",           timeout = "300ms" },
+    } },
+
   -- /api/* is a cached pass-through: stored as the origin's Cache-Control allows
   -- (the demo origin sends max-age=60 on its fragments). Campaign links add tracking
   -- parameters the origin ignores: dropped from the cache key, so /api/nav?utm_source=x

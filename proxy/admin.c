@@ -27,6 +27,37 @@ static void add_label_value(struct evbuffer *b, const char *s)
     }
 }
 
+static void add_stat(struct evbuffer *b, const char *label, int k, uint64_t v)
+{
+    evbuffer_add_printf(b, "tessera_cache_%s_total{route=\"", rc_stat_names[k]);
+    add_label_value(b, label);
+    evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+}
+
+/* A page's fragments are cached under hidden routes of their own, labelled
+ * "fragment:NAME" (cfg.h). Pages often share a fragment name ("nav"), and one
+ * exposition may not repeat a label set: the first fragment of a name writes the
+ * sum over every fragment of that name, later ones nothing. Quadratic in the
+ * number of fragments, which is small (32 per page). */
+static void add_fragment_stats(struct evbuffer *b, const struct cfg *c, size_t i, size_t j, int k)
+{
+    const struct cfg_fragment *f = &c->routes[i].fragments[j];
+    uint64_t sum = 0;
+    for (size_t pi = 0; pi <= i; pi++) {
+        const struct cfg_route *p = &c->routes[pi];
+        for (size_t pj = 0; pj < p->nfragments && (pi < i || pj < j); pj++)
+            if (strcmp(p->fragments[pj].name, f->name) == 0)
+                return; /* written with an earlier one */
+    }
+    for (size_t pi = i; pi < c->nroutes; pi++) {
+        const struct cfg_route *p = &c->routes[pi];
+        for (size_t pj = 0; pj < p->nfragments; pj++)
+            if (strcmp(p->fragments[pj].name, f->name) == 0 && p->fragments[pj].route != NULL)
+                sum += __atomic_load_n(&p->fragments[pj].route->stats[k], __ATOMIC_RELAXED);
+    }
+    add_stat(b, f->route->path, k, sum);
+}
+
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     struct evbuffer *b = evbuffer_new();
@@ -35,12 +66,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int k = 0; k < RC_NSTATS; k++) {
         evbuffer_add_printf(b, "# TYPE tessera_cache_%s_total counter\n", rc_stat_names[k]);
         for (size_t i = 0; i < c->nroutes; i++) {
-            if (c->routes[i].cache == NULL)
-                continue;
-            uint64_t v = __atomic_load_n(&c->routes[i].stats[k], __ATOMIC_RELAXED);
-            evbuffer_add_printf(b, "tessera_cache_%s_total{route=\"", rc_stat_names[k]);
-            add_label_value(b, c->routes[i].path);
-            evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+            const struct cfg_route *r = &c->routes[i];
+            if (r->cache != NULL)
+                add_stat(b, r->path, k, __atomic_load_n(&r->stats[k], __ATOMIC_RELAXED));
+            for (size_t j = 0; j < r->nfragments; j++)
+                add_fragment_stats(b, c, i, j, k);
         }
     }
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

@@ -7,7 +7,10 @@
  *   2. Walk: the globals are checked against the schema of cfg_schema.h and copied
  *      into a struct cfg (every string and array is our own heap copy). The walk
  *      collects every error instead of stopping at the first one.
- *   3. Locate: only when there are errors, the source text is tokenized to find the
+ *   3. Pages: when a route has a template, one template set per channel is built
+ *      from the template directory (render/tpl.h), every page compiled with the
+ *      components it uses; an error there is an error of routes[i].template.
+ *   4. Locate: only when there are errors, the source text is tokenized to find the
  *      line where each key path was written (a best-effort "locator": exact for
  *      declarative files, a parent's line or none when values are computed).
  * The Lua state is closed before cfg_load returns: a generation holds no Lua value.
@@ -18,9 +21,12 @@
 
 #include "cfg_schema.h"
 #include "channel.h"
+#include "compose.h"
+#include "render/tpl.h"
 #include "route.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <luajit.h>
@@ -28,6 +34,9 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,11 +69,15 @@ enum key_type {
     T_PATH,
     T_PATH_OR_OFF,
     T_INPUT_FILE,
+    T_DIR,
     T_BOOL,
     T_LOG_FORMAT,
     T_LOG_LEVEL,
     T_ROUTE_PATH,
     T_ORIGIN_REF,
+    T_TEMPLATE_NAME,
+    T_FRAGMENT_PATH,
+    T_JSON,
     T_QUERY_NAMES,
     T_COOKIE_NAMES,
     T_HEADER_NAMES,
@@ -101,6 +114,10 @@ struct section {
     size_t elem_size;    /* T_LIST/T_MAP items, the T_TABLE struct */
     size_t name_off;     /* T_MAP items: of the char *name */
     const char *example; /* shown when the container itself is wrong */
+    /* T_MAP only: why an item name is refused (NULL: it is fine; the text may be
+     * written to buf), and an example of one item */
+    const char *(*bad_name)(const char *name, char *buf, size_t cap);
+    const char *item_example;
 };
 
 /* KEY(...) dispatches on the TYPE column, so only containers paste n<field> and
@@ -120,11 +137,15 @@ struct section {
 #define KEY_PATH(name, key, ...) KEY_LEAF(T_PATH, name, __VA_ARGS__)
 #define KEY_PATH_OR_OFF(name, key, ...) KEY_LEAF(T_PATH_OR_OFF, name, __VA_ARGS__)
 #define KEY_INPUT_FILE(name, key, ...) KEY_LEAF(T_INPUT_FILE, name, __VA_ARGS__)
+#define KEY_DIR(name, key, ...) KEY_LEAF(T_DIR, name, __VA_ARGS__)
 #define KEY_BOOL(name, key, ...) KEY_LEAF(T_BOOL, name, __VA_ARGS__)
 #define KEY_LOG_FORMAT(name, key, ...) KEY_LEAF(T_LOG_FORMAT, name, __VA_ARGS__)
 #define KEY_LOG_LEVEL(name, key, ...) KEY_LEAF(T_LOG_LEVEL, name, __VA_ARGS__)
 #define KEY_ROUTE_PATH(name, key, ...) KEY_LEAF(T_ROUTE_PATH, name, __VA_ARGS__)
 #define KEY_ORIGIN_REF(name, key, ...) KEY_LEAF(T_ORIGIN_REF, name, __VA_ARGS__)
+#define KEY_TEMPLATE_NAME(name, key, ...) KEY_LEAF(T_TEMPLATE_NAME, name, __VA_ARGS__)
+#define KEY_FRAGMENT_PATH(name, key, ...) KEY_LEAF(T_FRAGMENT_PATH, name, __VA_ARGS__)
+#define KEY_JSON(name, key, ...) KEY_LEAF(T_JSON, name, __VA_ARGS__)
 #define KEY_QUERY_NAMES(name, key, ...) KEY_LEAF(T_QUERY_NAMES, name, __VA_ARGS__)
 #define KEY_COOKIE_NAMES(name, key, ...) KEY_LEAF(T_COOKIE_NAMES, name, __VA_ARGS__)
 #define KEY_HEADER_NAMES(name, key, ...) KEY_LEAF(T_HEADER_NAMES, name, __VA_ARGS__)
@@ -168,7 +189,9 @@ static const struct section sec_certificates = {
     ARRAY_SIZE(certificate_keys),
     sizeof(struct cfg_tls_cert),
     0,
-    "{ { cert = \"conf/tls/shop.pem\", key = \"conf/tls/shop.key\" } }"};
+    "{ { cert = \"conf/tls/shop.pem\", key = \"conf/tls/shop.key\" } }",
+    NULL,
+    NULL};
 #define BASE struct cfg_tls
 static const struct key tls_keys[] = {CFG_SCHEMA_TLS(KEY)};
 #undef BASE
@@ -178,7 +201,9 @@ static const struct section sec_tls = {
     ARRAY_SIZE(tls_keys),
     sizeof(struct cfg_tls),
     0,
-    "{ cert = \"conf/tls/edge.pem\", key = \"conf/tls/edge.key\" }"};
+    "{ cert = \"conf/tls/edge.pem\", key = \"conf/tls/edge.key\" }",
+    NULL,
+    NULL};
 #define BASE struct cfg_listen
 static const struct key listen_keys[] = {CFG_SCHEMA_LISTEN(KEY)};
 #undef BASE
@@ -195,14 +220,18 @@ static const struct section sec_route_cache_query = {
     ARRAY_SIZE(route_cache_query_keys),
     0,
     0,
-    "{ keep = { \"id\", \"page\" }, drop = { \"utm_*\", \"fbclid\" } }"};
+    "{ keep = { \"id\", \"page\" }, drop = { \"utm_*\", \"fbclid\" } }",
+    NULL,
+    NULL};
 static const struct section sec_route_cache_bypass = {
     "routes[i].cache.bypass",
     route_cache_bypass_keys,
     ARRAY_SIZE(route_cache_bypass_keys),
     0,
     0,
-    "{ cookies = { \"session\" }, headers = { \"x-preview\" }, query = { \"nocache\" } }"};
+    "{ cookies = { \"session\" }, headers = { \"x-preview\" }, query = { \"nocache\" } }",
+    NULL,
+    NULL};
 /* KEY_SECTION names sec_<key>: these two keys exist only in routes[i].cache. */
 #define sec_query sec_route_cache_query
 #define sec_bypass sec_route_cache_bypass
@@ -216,7 +245,22 @@ static const struct section sec_route_cache = {"routes[i].cache",
                                                ARRAY_SIZE(route_cache_keys),
                                                sizeof(struct cfg_route_cache),
                                                0,
-                                               "{ ttl = \"60s\" }"};
+                                               "{ ttl = \"60s\" }",
+                                               NULL,
+                                               NULL};
+static const char *bad_fragment_name(const char *name, char *buf, size_t cap);
+#define BASE struct cfg_fragment
+static const struct key fragment_keys[] = {CFG_SCHEMA_FRAGMENTS(KEY)};
+#undef BASE
+static const struct section sec_fragments = {
+    "routes[i].fragments.NAME",
+    fragment_keys,
+    ARRAY_SIZE(fragment_keys),
+    sizeof(struct cfg_fragment),
+    offsetof(struct cfg_fragment, name),
+    "{ product = { origin = \"api\", path = \"/api/product/:id\" } }",
+    bad_fragment_name,
+    "{ origin = \"api\", path = \"/api/product/:id\" }"};
 /* Two keys are named "cache" (top level and routes[i]): this one means the route's. */
 #define sec_cache sec_route_cache
 #define BASE struct cfg_route
@@ -244,43 +288,58 @@ static const struct section sec_listen = {"listen[i]",
                                           ARRAY_SIZE(listen_keys),
                                           sizeof(struct cfg_listen),
                                           0,
-                                          "{ { addr = \"0.0.0.0:8080\" } }"};
+                                          "{ { addr = \"0.0.0.0:8080\" } }",
+                                          NULL,
+                                          NULL};
+static const char *bad_origin_name(const char *name, char *buf, size_t cap);
 static const struct section sec_origins = {"origins.NAME",
                                            origin_keys,
                                            ARRAY_SIZE(origin_keys),
                                            sizeof(struct cfg_origin),
                                            offsetof(struct cfg_origin, name),
-                                           "{ api = { servers = { \"127.0.0.1:9000\" } } }"};
+                                           "{ api = { servers = { \"127.0.0.1:9000\" } } }",
+                                           bad_origin_name,
+                                           "{ servers = { \"127.0.0.1:9000\" } }"};
 static const struct section sec_routes = {"routes[i]",
                                           route_keys,
                                           ARRAY_SIZE(route_keys),
                                           sizeof(struct cfg_route),
                                           0,
-                                          "{ { path = \"/*\", origin = \"api\" } }"};
+                                          "{ { path = \"/*\", origin = \"api\" } }",
+                                          NULL,
+                                          NULL};
 static const struct section sec_timeouts = {
-    "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }"};
-static const struct section sec_limits = {"limits", limit_keys, ARRAY_SIZE(limit_keys),
-                                          0,        0,          "{ header_size = \"16KB\" }"};
+    "timeouts", timeout_keys, ARRAY_SIZE(timeout_keys), 0, 0, "{ header = \"10s\" }", NULL, NULL};
+static const struct section sec_limits = {
+    "limits", limit_keys, ARRAY_SIZE(limit_keys), 0, 0, "{ header_size = \"16KB\" }", NULL, NULL};
 static const struct section sec_admin = {"admin",
                                          admin_keys,
                                          ARRAY_SIZE(admin_keys),
                                          sizeof(struct cfg_admin),
                                          0,
-                                         "{ addr = \"127.0.0.1:9901\" }"};
-static const struct section sec_cache = {"cache", cache_keys, ARRAY_SIZE(cache_keys),
-                                         0,       0,          "{ memory = \"256MB\" }"};
+                                         "{ addr = \"127.0.0.1:9901\" }",
+                                         NULL,
+                                         NULL};
+static const struct section sec_cache = {
+    "cache", cache_keys, ARRAY_SIZE(cache_keys), 0, 0, "{ memory = \"256MB\" }", NULL, NULL};
 static const struct section sec_http2 = {"http2", http2_keys, ARRAY_SIZE(http2_keys),
-                                         0,       0,          "{ max_concurrent_streams = 100 }"};
-static const struct section sec_log = {"log", log_keys, ARRAY_SIZE(log_keys),
-                                       0,     0,        "{ access = \"-\" }"};
-static const struct section sec_channels = {
-    "channels[i]",           channel_keys, ARRAY_SIZE(channel_keys), sizeof(struct cfg_channel), 0,
-    "{ { name = \"web\" } }"};
+                                         0,       0,          "{ max_concurrent_streams = 100 }",
+                                         NULL,    NULL};
+static const struct section sec_log = {
+    "log", log_keys, ARRAY_SIZE(log_keys), 0, 0, "{ access = \"-\" }", NULL, NULL};
+static const struct section sec_channels = {"channels[i]",
+                                            channel_keys,
+                                            ARRAY_SIZE(channel_keys),
+                                            sizeof(struct cfg_channel),
+                                            0,
+                                            "{ { name = \"web\" } }",
+                                            NULL,
+                                            NULL};
 
 #define BASE struct cfg
 static const struct key top_keys[] = {CFG_SCHEMA_TOP(KEY)};
 #undef BASE
-static const struct section sec_top = {"", top_keys, ARRAY_SIZE(top_keys), 0, 0, NULL};
+static const struct section sec_top = {"", top_keys, ARRAY_SIZE(top_keys), 0, 0, NULL, NULL, NULL};
 
 static const char *const log_formats[] = {"combined", "json"}; /* enum cfg_log_format */
 static const char *const log_levels[] = {"error", "warn", "info", "debug"}; /* cfg_log_level */
@@ -1404,6 +1463,28 @@ static bool is_origin_name(const char *s)
     return true;
 }
 
+static const char *bad_origin_name(const char *name, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    return is_origin_name(name) ? NULL : "use letters, digits, '_', '-' and '.'";
+}
+
+/* Templates name a fragment's data in tags ({{product.title}}), where a dot would
+ * split the name: hence identifiers. */
+static const char *bad_fragment_name(const char *name, char *buf, size_t cap)
+{
+    size_t n = strlen(name);
+    if (n > CFG__FRAGMENT_NAME_MAX) {
+        snprintf(buf, cap, "%zu bytes, more than %d", n, CFG__FRAGMENT_NAME_MAX);
+        return buf;
+    }
+    if (!is_ident(name, n))
+        return "templates refer to a fragment by its name: use letters, digits and '_', not "
+               "starting with a digit";
+    return NULL;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1424,9 +1505,11 @@ static void load_map(struct loader *ld, const struct key *k, char *base, int idx
     while (lua_next(L, idx) != 0) {
         const char *name = get_str(L, -2);
         uint64_t ix;
-        if (name != NULL && !is_origin_name(name)) {
+        char buf[128];
+        const char *why = name != NULL ? sub->bad_name(name, buf, sizeof(buf)) : NULL;
+        if (why != NULL) {
             size_t old = push_key(ld, name, strlen(name));
-            fail(ld, "bad name: use letters, digits, '_', '-' and '.'");
+            fail(ld, "bad name: %s", why);
             pop_path(ld, old);
         } else if (name == NULL) {
             char got[128];
@@ -1462,7 +1545,7 @@ static void load_map(struct loader *ld, const struct key *k, char *base, int idx
         if (lua_type(L, -1) == LUA_TTABLE)
             load_table(ld, sub, items + i * sub->elem_size, lua_gettop(L));
         else
-            expected(ld, -1, NULL, "a table like { servers = { \"127.0.0.1:9000\" } }");
+            expected(ld, -1, NULL, "a table like %s", sub->item_example);
         lua_pop(L, 1);
         pop_path(ld, old);
     }
@@ -1486,6 +1569,406 @@ static void check_readable(struct loader *ld, const char *path)
         char q[128];
         quote(q, sizeof(q), path, strlen(path));
         fail(ld, "cannot read %s: %s", q, strerror(e));
+    }
+}
+
+/* ---- page routes -------------------------------------------------------------- */
+
+/* TEMPLATE_NAME: the name becomes part of file paths (build_pages), so it is kept
+ * to plain segments: no absolute path, no "..", nothing the shell would quote. */
+static const char *bad_template_name(const struct key *k, const char *s, size_t len, char *buf,
+                                     size_t cap)
+{
+    if (len < k->min || len > k->max) {
+        snprintf(buf, cap, "%zu bytes, expected %llu to %llu", len, (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        return buf;
+    }
+    const char *p = s, *end = s + len;
+    for (;;) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *e = slash ? slash : end;
+        if (e == p)
+            return "empty segment: write segments joined by '/', like \"pages/product\"";
+        if ((e - p == 1 && p[0] == '.') || (e - p == 2 && p[0] == '.' && p[1] == '.'))
+            return "\".\" and \"..\" are not allowed: names are relative to the template "
+                   "directory";
+        for (const char *q = p; q < e; q++) {
+            unsigned char ch = (unsigned char)*q;
+            if (is_ident(q, 1) || is_digit((char)ch) || ch == '-' || ch == '.')
+                continue;
+            if (ch > 0x20 && ch < 0x7f)
+                snprintf(buf, cap, "'%c' is not allowed: use letters, digits, '_', '-' and '.'",
+                         ch);
+            else
+                snprintf(buf, cap,
+                         "byte 0x%02x is not allowed: use letters, digits, '_', '-' and '.'", ch);
+            return buf;
+        }
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    static const char ext[] = ".mustache";
+    if (len >= sizeof(ext) - 1 && memcmp(s + len - (sizeof(ext) - 1), ext, sizeof(ext) - 1) == 0)
+        return "give the name without its extension, like \"pages/product\": the file is "
+               "found as NAME.html.mustache, NAME.json.mustache or NAME.txt.mustache";
+    return NULL;
+}
+
+/* FRAGMENT_PATH: what compose.c writes as the fragment's request-target once the
+ * parameters are in place, so bytes a request line cannot carry (RFC 9112 3.2:
+ * VCHARs) are refused; '#' would start a fragment identifier. The ":name"
+ * references are checked against the route's pattern by check_routes. */
+static const char *bad_fragment_path(const struct key *k, const char *s, size_t len, char *buf,
+                                     size_t cap)
+{
+    if (len < k->min || len > k->max) {
+        snprintf(buf, cap, "%zu bytes, expected %llu to %llu", len, (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        return buf;
+    }
+    if (s[0] != '/')
+        return "a path starts with '/'";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            snprintf(buf, cap, "byte 0x%02x is not allowed in a request path (percent-encode it)",
+                     ch);
+            return buf;
+        }
+        if (ch == '#')
+            return "'#' is not allowed: a request carries no fragment identifier";
+    }
+    return NULL;
+}
+
+/* JSON: a Lua value converted with jansson. conv.size adds up a lower bound of the
+ * compact encoding's length as the value is walked, so that a huge table stops
+ * early; the exact length is measured once the value is built. */
+struct json_conv {
+    struct loader *ld;
+    size_t size, max;
+    bool over; /* larger than max: reported once, by load_json */
+};
+
+static json_t *lua_to_json(struct json_conv *jc, int idx, unsigned depth);
+
+/* The string keys of an object, sorted: a generation does not depend on the order
+ * Lua iterates a table in. */
+static json_t *object_to_json(struct json_conv *jc, int idx, unsigned depth, size_t n)
+{
+    lua_State *L = jc->ld->L;
+    const char **keys = xmalloc(n * sizeof(*keys));
+    size_t nk = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (nk < n)
+            keys[nk++] = lua_tostring(L, -2); /* strings, anchored by the table */
+        lua_pop(L, 1);
+    }
+    qsort(keys, nk, sizeof(*keys), cmp_str);
+    json_t *obj = json_object();
+    bool ok = true;
+    for (size_t i = 0; i < nk && !jc->over; i++) {
+        size_t klen = strlen(keys[i]);
+        size_t old = push_key(jc->ld, keys[i], klen);
+        jc->size += klen + 3 + (i > 0); /* "k": and a comma before all but the first */
+        lua_pushstring(L, keys[i]);
+        lua_rawget(L, idx);
+        json_t *v = lua_to_json(jc, lua_gettop(L), depth);
+        lua_pop(L, 1);
+        if (v == NULL) {
+            ok = false;
+        } else if (json_object_set_new(obj, keys[i], v) < 0) {
+            fail(jc->ld, "expected UTF-8 text in a key (JSON strings are UTF-8)");
+            ok = false;
+        }
+        pop_path(jc->ld, old);
+    }
+    free(keys);
+    if (!ok || jc->over) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* A table: { a, b } (keys 1..n only) is an array, { k = v } an object, and {} the
+ * empty object (Lua cannot tell it from an empty array; `fallback = { items = {} }`
+ * reads as an object, and templates treat both alike: falsey in a section). */
+static json_t *table_to_json(struct json_conv *jc, int idx, unsigned depth)
+{
+    struct loader *ld = jc->ld;
+    lua_State *L = ld->L;
+    char got[128];
+    if (depth >= CFG__JSON_DEPTH) {
+        fail(ld,
+             "expected at most %d tables inside each other, got more (does a table hold "
+             "itself?)",
+             CFG__JSON_DEPTH);
+        return NULL;
+    }
+    lua_checkstack(L, 8);
+    size_t n = 0, nstr = 0, nint = 0;
+    uint64_t top = 0;
+    bool ok = true;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        uint64_t ix;
+        n++;
+        if (get_str(L, -2) != NULL) {
+            nstr++;
+        } else if (get_uint(L, -2, 1, UINT32_MAX, &ix)) {
+            nint++;
+            top = ix > top ? ix : top;
+        } else {
+            describe(L, -2, got, sizeof(got));
+            fail(ld, "expected string keys (an object) or items 1..n (an array), got the key %s",
+                 got);
+            ok = false;
+        }
+        lua_pop(L, 1);
+    }
+    if (!ok)
+        return NULL;
+    jc->size += 2;
+    if (nstr > 0 && nint > 0) {
+        fail(ld, "expected an object (string keys) or an array (items 1..n), got a table with "
+                 "both");
+        return NULL;
+    }
+    if (nstr > 0 || n == 0)
+        return object_to_json(jc, idx, depth + 1, n);
+    if (top != n) {
+        fail(ld,
+             "expected an array with items 1..n, got %zu items up to [%llu] (JSON arrays "
+             "have no holes)",
+             n, (unsigned long long)top);
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 1; i <= n && !jc->over; i++) {
+        size_t old = push_index(ld, i);
+        jc->size += i > 1; /* the comma */
+        lua_rawgeti(L, idx, (int)i);
+        json_t *v = lua_to_json(jc, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+        pop_path(ld, old);
+        if (v == NULL)
+            ok = false;
+        else
+            json_array_append_new(arr, v);
+    }
+    if (!ok || jc->over) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* The value at idx (absolute) as JSON: a new reference, or NULL after an error was
+ * reported at its path (or jc->over set). */
+static json_t *lua_to_json(struct json_conv *jc, int idx, unsigned depth)
+{
+    struct loader *ld = jc->ld;
+    lua_State *L = ld->L;
+    json_t *v = NULL;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        jc->size += 4;
+        v = json_boolean(lua_toboolean(L, idx));
+        break;
+    case LUA_TNUMBER: {
+        /* Lua numbers are doubles: an integral one within 2^53 (exact) is written
+         * as a JSON integer, so `count = 3` renders "3", not "3.0". */
+        double d = lua_tonumber(L, idx);
+        jc->size += 1;
+        if (!isfinite(d))
+            expected(ld, idx, "JSON has no NaN or infinity", "a finite number");
+        else if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && d == floor(d))
+            v = json_integer((json_int_t)d);
+        else
+            v = json_real(d);
+        break;
+    }
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        jc->size += len + 2;
+        if (jc->size > jc->max)
+            break;
+        v = json_stringn(s, len);
+        if (v == NULL)
+            expected(ld, idx, "JSON strings are UTF-8", "UTF-8 text");
+        break;
+    }
+    case LUA_TTABLE: v = table_to_json(jc, idx, depth); break;
+    default:
+        expected(ld, idx, "JSON cannot hold it", "a table, a string, a number or a boolean");
+        break;
+    }
+    if (jc->size > jc->max) {
+        jc->over = true;
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void load_json(struct loader *ld, const struct key *k, json_t **out, int idx)
+{
+    struct json_conv jc = {ld, 0, k->max, false};
+    json_t *v = lua_to_json(&jc, idx, 0);
+    /* JSON_ENCODE_ANY: a string or a number is a fallback too */
+    if (v != NULL && json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) > k->max) {
+        json_decref(v);
+        v = NULL;
+        jc.over = true;
+    }
+    if (jc.over) {
+        char max[32];
+        fmt_size(max, sizeof(max), k->max);
+        fail(ld, "expected a value of at most %s as JSON, got more", max);
+    }
+    *out = v;
+}
+
+/* True when the table at idx has a value under key. */
+static bool has_key(lua_State *L, int idx, const char *key)
+{
+    lua_pushstring(L, key);
+    lua_rawget(L, idx);
+    bool set = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return set;
+}
+
+/* Fields a page request must not hand to a fragment request: they frame the page
+ * request or concern its own connection (RFC 9110 7.6.1, RFC 9112 6), and compose
+ * writes Host itself. */
+static const char *const unpassable_fields[] = {
+    "connection", "content-length", "host",    "keep-alive",       "proxy-connection",
+    "te",         "trailer",        "upgrade", "transfer-encoding"};
+
+/* Checks every ":name" of a fragment path against the parameters of route r, the
+ * way compose.c reads them (a name runs to '/', '?', '.' or the end; ":*" is the
+ * rest a final "*" captures). Reports the first one missing. */
+static void check_fragment_params(struct loader *ld, const struct cfg_route *r, const char *path)
+{
+    for (const char *p = strchr(path, ':'); p != NULL; p = strchr(p, ':')) {
+        const char *s = ++p;
+        while (*p != '\0' && *p != '/' && *p != '?' && *p != '.')
+            p++;
+        size_t n = (size_t)(p - s);
+        if (n == 0) {
+            fail(ld, "':' must be followed by a parameter of %s", r->path);
+            return;
+        }
+        bool found = false;
+        for (size_t i = 0; i < r->nsegs && !found; i++) {
+            const struct cfg_seg *g = &r->segs[i];
+            found = (g->kind == CFG_SEG_PARAM && g->len == n && memcmp(g->text, s, n) == 0) ||
+                    (g->kind == CFG_SEG_REST && n == 1 && s[0] == '*');
+        }
+        if (!found) {
+            fail(ld, ":%.*s is not a parameter of %s", (int)n, s, r->path);
+            return;
+        }
+    }
+}
+
+/* The rules that tie a route's keys together, checked on the Lua table at idx (the
+ * array already loaded into c->routes): exactly one of origin and template, and
+ * fragments only with a template; a key counts as written even when its value was
+ * refused, so one mistake gives one error. Then, for each fragment, its parameters
+ * and passed fields, its hidden route and its compose spec. */
+static void check_routes(struct loader *ld, struct cfg *c, int idx)
+{
+    lua_State *L = ld->L;
+    if (lua_type(L, idx) != LUA_TTABLE || c->routes == NULL)
+        return; /* reported by load_list */
+    for (size_t i = 0; i < c->nroutes; i++) {
+        struct cfg_route *r = &c->routes[i];
+        lua_rawgeti(L, idx, (int)(i + 1));
+        if (lua_type(L, -1) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue; /* reported by load_list */
+        }
+        int t = lua_gettop(L);
+        bool origin = has_key(L, t, "origin"), tmpl = has_key(L, t, "template"),
+             frags = has_key(L, t, "fragments");
+        lua_pop(L, 1);
+        size_t old = push_index(ld, i + 1);
+        char what[96] = "";
+        if (r->path != NULL)
+            snprintf(what, sizeof(what), " for %s", r->path);
+        if (origin && tmpl) {
+            fail(ld,
+                 "expected origin or template, got both%s (a route forwards to an origin "
+                 "or renders a page)",
+                 what);
+        } else if (!origin && !tmpl) {
+            fail(ld,
+                 "expected origin (forward to an origin) or template (render a page), got "
+                 "neither%s",
+                 what);
+        } else if (frags && !tmpl) {
+            push_key(ld, "fragments", 9);
+            fail(ld, "fragments belong to page routes: expected a template instead of origin");
+        }
+        pop_path(ld, old);
+
+        for (size_t j = 0; j < r->nfragments; j++) {
+            struct cfg_fragment *fr = &r->fragments[j];
+            old = push_index(ld, i + 1);
+            push_key(ld, "fragments", 9);
+            push_key(ld, fr->name, strlen(fr->name));
+            size_t fpath = ld->plen;
+            if (fr->path != NULL && r->path != NULL) {
+                push_key(ld, "path", 4);
+                check_fragment_params(ld, r, fr->path);
+                pop_path(ld, fpath);
+            }
+            for (size_t h = 0; fr->headers.items != NULL && h < fr->headers.n; h++) {
+                const char *f = fr->headers.items[h];
+                for (size_t u = 0; f != NULL && u < ARRAY_SIZE(unpassable_fields); u++) {
+                    if (strcmp(f, unpassable_fields[u]) != 0)
+                        continue;
+                    push_key(ld, "headers", 7);
+                    push_index(ld, h + 1);
+                    fail(ld,
+                         "\"%s\" cannot be passed on: it belongs to the page request's own "
+                         "message or connection",
+                         f);
+                    pop_path(ld, fpath);
+                }
+            }
+            pop_path(ld, old);
+
+            struct cfg_route *h = xcalloc(1, sizeof(*h));
+            fr->route = h;
+            size_t n = strlen(fr->name);
+            h->path = xmalloc(sizeof("fragment:") + n);
+            memcpy(h->path, "fragment:", sizeof("fragment:") - 1);
+            memcpy(h->path + sizeof("fragment:") - 1, fr->name, n + 1);
+            h->origin = fr->origin;
+            h->cache = xcalloc(1, sizeof(*h->cache)); /* the origin's headers decide */
+        }
+        if (r->nfragments > 0) {
+            r->specs = xcalloc(r->nfragments, sizeof(*r->specs));
+            for (size_t j = 0; j < r->nfragments; j++) {
+                struct cfg_fragment *fr = &r->fragments[j];
+                struct compose_spec *sp = &r->specs[j];
+                sp->name = fr->name;
+                sp->route = fr->route;
+                sp->path = fr->path;
+                sp->timeout_ms = fr->timeout_ms;
+                sp->required = fr->required;
+                sp->query = fr->query.items != NULL ? &fr->query : NULL;
+                sp->headers = fr->headers.items != NULL ? &fr->headers : NULL;
+            }
+        }
     }
 }
 
@@ -1591,6 +2074,14 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         *(char **)field = xstrdup(s);
         check_readable(ld, s);
         break;
+    case T_DIR:
+        /* checked where it is used: build_pages, only when a route has a template */
+        s = get_str(L, idx);
+        if (s != NULL && *s != '\0')
+            *(char **)field = xstrdup(s);
+        else
+            expected(ld, idx, NULL, "a directory path like \"templates\"");
+        break;
     case T_BOOL:
         if (lua_type(L, idx) == LUA_TBOOLEAN)
             *(int *)field = lua_toboolean(L, idx);
@@ -1616,6 +2107,24 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         break;
     }
     case T_ORIGIN_REF: load_origin_ref(ld, idx, (const struct cfg_origin **)field); break;
+    case T_TEMPLATE_NAME:
+    case T_FRAGMENT_PATH: {
+        char buf[160];
+        size_t len = 0;
+        s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+        const char *why = s == NULL ? NULL
+                          : k->type == T_TEMPLATE_NAME
+                              ? bad_template_name(k, s, len, buf, sizeof(buf))
+                              : bad_fragment_path(k, s, len, buf, sizeof(buf));
+        if (s == NULL || why != NULL)
+            expected(ld, idx, why, "%s",
+                     k->type == T_TEMPLATE_NAME ? "a template name like \"pages/product\""
+                                                : "a request path like \"/api/product/:id\"");
+        else
+            *(char **)field = xstrndup(s, len);
+        break;
+    }
+    case T_JSON: load_json(ld, k, (json_t **)field, idx); break;
     case T_QUERY_NAMES:
     case T_COOKIE_NAMES:
     case T_HEADER_NAMES: load_names(ld, k, (struct cfg_strlist *)field, idx); break;
@@ -1652,10 +2161,12 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         load_list(ld, k, base, idx);
         if (k->sub == &sec_channels)
             check_channels(ld, (struct cfg *)base, idx);
+        else if (k->sub == &sec_routes)
+            check_routes(ld, (struct cfg *)base, idx);
         break;
     case T_MAP:
         load_map(ld, k, base, idx);
-        if (lua_type(L, idx) == LUA_TTABLE)
+        if (k->sub == &sec_origins && lua_type(L, idx) == LUA_TTABLE)
             ld->origins_ok = true;
         break;
     }
@@ -1726,6 +2237,9 @@ static void missing(struct loader *ld, const struct key *k)
         fail(ld, "required key is missing (expected a path pattern like \"/api/*\")");
         break;
     case T_ORIGIN_REF: fail(ld, "required key is missing (expected the name of an origin)"); break;
+    case T_FRAGMENT_PATH:
+        fail(ld, "required key is missing (expected a request path like \"/api/product/:id\")");
+        break;
     case T_INPUT_FILE:
         fail(ld, "required key is missing (expected a file path like \"conf/tls/edge.pem\")");
         break;
@@ -2438,6 +2952,284 @@ fail:
     return NULL;
 }
 
+/* ---- page templates ----------------------------------------------------------- */
+
+#define TEMPLATE_FILE_MAX (1u << 20) /* bytes of one template file */
+
+/* In the order tried: the first that exists is the template (render/tpl.h derives
+ * its escaping from the name). */
+static const char *const template_exts[] = {".html.mustache", ".json.mustache", ".txt.mustache"};
+#define TEMPLATE_EXTS "{html,json,txt}"
+
+/* The loader of one channel's set: NAME is DIR/<channel>/NAME.<ext>, else
+ * DIR/NAME.<ext>. Lives only while the sets are built (build_pages): the sets are
+ * complete then, and render/ never calls a loader at render time. */
+struct tpl_files {
+    const char *dir;
+    const char *channel;
+    char *text; /* the last file read, handed to the set until the next call */
+    size_t cap;
+    char file[PATH_MAX];     /* its path, as found */
+    char missing[257];       /* the last name not found */
+    char why[PATH_MAX + 64]; /* why the last file could not be read */
+};
+
+/* DIR joined with the rest, without doubling a '/' the directory ends with. */
+static int template_path(char *buf, size_t cap, const char *dir, const char *channel,
+                         const char *name, size_t len, const char *ext)
+{
+    size_t dl = strlen(dir);
+    const char *sep = dl > 0 && dir[dl - 1] == '/' ? "" : "/";
+    int n = channel != NULL
+                ? snprintf(buf, cap, "%s%s%s/%.*s%s", dir, sep, channel, (int)len, name, ext)
+                : snprintf(buf, cap, "%s%s%.*s%s", dir, sep, (int)len, name, ext);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Reads tf->file into tf->text. Returns 0, 1 when there is no such file, or -1
+ * with tf->why set. */
+static int read_template(struct tpl_files *tf, size_t *len)
+{
+    int fd = open(tf->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 1;
+        snprintf(tf->why, sizeof(tf->why), "%s: %s", tf->file, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    size_t n = 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(tf->why, sizeof(tf->why), "%s: not a regular file", tf->file);
+        goto fail;
+    }
+    if (tf->cap < TEMPLATE_FILE_MAX + 1) {
+        /* sized by the file, and one more byte to see one that grows past the cap */
+        size_t want =
+            st.st_size < TEMPLATE_FILE_MAX ? (size_t)st.st_size + 1 : TEMPLATE_FILE_MAX + 1;
+        if (want > tf->cap) {
+            tf->text = xrealloc(tf->text, want);
+            tf->cap = want;
+        }
+    }
+    for (;;) {
+        if (n == tf->cap) {
+            if (tf->cap > TEMPLATE_FILE_MAX) {
+                snprintf(tf->why, sizeof(tf->why), "%s: larger than %uMB", tf->file,
+                         TEMPLATE_FILE_MAX >> 20);
+                goto fail;
+            }
+            tf->cap = tf->cap * 2 > TEMPLATE_FILE_MAX + 1 ? TEMPLATE_FILE_MAX + 1 : tf->cap * 2;
+            tf->text = xrealloc(tf->text, tf->cap);
+        }
+        ssize_t r = read(fd, tf->text + n, tf->cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(tf->why, sizeof(tf->why), "%s: %s", tf->file, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *len = n;
+    return 0;
+fail:
+    close(fd);
+    return -1;
+}
+
+/* tpl_load_cb. Partial names come from template files: the rule of
+ * routes[i].template (its key, for the bounds) keeps them inside the directory. */
+static int template_load(void *arg, const char *name, size_t len, struct tpl_source *src)
+{
+    const struct key *k = route_keys;
+    while (k->type != T_TEMPLATE_NAME)
+        k++;
+    struct tpl_files *tf = arg;
+    char buf[160];
+    const char *why = bad_template_name(k, name, len, buf, sizeof(buf));
+    tf->why[0] = '\0';
+    if (why != NULL) {
+        snprintf(tf->why, sizeof(tf->why), "not a template name: %s", why);
+        return TPL_E_LOAD;
+    }
+    for (int shared = 0; shared < 2; shared++) {
+        for (size_t i = 0; i < ARRAY_SIZE(template_exts); i++) {
+            size_t n = 0;
+            if (template_path(tf->file, sizeof(tf->file), tf->dir, shared ? NULL : tf->channel,
+                              name, len, template_exts[i]) < 0) {
+                snprintf(tf->why, sizeof(tf->why), "the path of \"%.*s\" is too long", (int)len,
+                         name);
+                return TPL_E_LOAD;
+            }
+            int rc = read_template(tf, &n);
+            if (rc < 0)
+                return TPL_E_LOAD;
+            if (rc > 0)
+                continue;
+            int esc = tpl_escape_for_file(tf->file);
+            src->text = tf->text;
+            src->len = n;
+            src->file = tf->file;
+            src->escape = esc < 0 ? TPL_ESCAPE_NONE : (enum tpl_escape)esc;
+            return 0;
+        }
+    }
+    snprintf(tf->missing, sizeof(tf->missing), "%.*s", (int)len, name);
+    return TPL_E_NOT_FOUND;
+}
+
+/* One distinct failure of a page's template, with the channels it happened for. */
+struct page_error {
+    struct tpl_error err;
+    char missing[257];
+    char why[PATH_MAX + 64];
+    uint64_t channels; /* bit i: channel_names.items[i] (at most 32 names) */
+};
+
+/* `DIR/{web,app}/NAME.{html,json,txt}.mustache, DIR/NAME.{...}.mustache`: the
+ * files looked for, shell-brace style, for the channels in mask. */
+static void tried_paths(char *buf, size_t cap, const struct cfg *c, uint64_t mask, const char *name)
+{
+    char chans[512];
+    size_t o = 0, k = 0;
+    chans[0] = '\0';
+    for (size_t i = 0; i < c->channel_names.n && o < sizeof(chans); i++)
+        if (mask & (1ull << i))
+            o += (size_t)snprintf(chans + o, sizeof(chans) - o, "%s%s", k++ ? "," : "",
+                                  c->channel_names.items[i]);
+    char a[480] = "?", b[480] = "?"; /* a longer path is cut: the message stays one line */
+    if (k > 1) {
+        char braced[520];
+        snprintf(braced, sizeof(braced), "{%s}", chans);
+        template_path(a, sizeof(a), c->templates, braced, name, strlen(name),
+                      "." TEMPLATE_EXTS ".mustache");
+    } else {
+        template_path(a, sizeof(a), c->templates, chans, name, strlen(name),
+                      "." TEMPLATE_EXTS ".mustache");
+    }
+    template_path(b, sizeof(b), c->templates, NULL, name, strlen(name),
+                  "." TEMPLATE_EXTS ".mustache");
+    snprintf(buf, cap, "%s, %s", a, b);
+}
+
+/* Compiles route r's template in every channel's set, then reports each distinct
+ * failure once (a shared file fails alike for every channel) at routes[i].template. */
+static void build_page(struct loader *ld, struct tpl_files *tfs, size_t ri)
+{
+    struct cfg *c = ld->c;
+    struct cfg_route *r = &c->routes[ri];
+    size_t nch = c->channel_names.n;
+    struct page_error *pe = xcalloc(nch, sizeof(*pe));
+    size_t npe = 0;
+    r->tpls = xcalloc(nch, sizeof(*r->tpls));
+    for (size_t ch = 0; ch < nch; ch++) {
+        struct tpl_error err;
+        memset(&err, 0, sizeof(err));
+        tfs[ch].missing[0] = '\0';
+        if (tpl_set_add(c->tpl_sets[ch], r->template, &r->tpls[ch], &err) == 0)
+            continue;
+        size_t e;
+        for (e = 0; e < npe; e++)
+            if (pe[e].err.code == err.code && strcmp(pe[e].err.msg, err.msg) == 0 &&
+                strcmp(pe[e].why, tfs[ch].why) == 0)
+                break;
+        if (e == npe) {
+            pe[npe].err = err;
+            snprintf(pe[npe].missing, sizeof(pe[npe].missing), "%s", tfs[ch].missing);
+            snprintf(pe[npe].why, sizeof(pe[npe].why), "%s", tfs[ch].why);
+            npe++;
+        }
+        pe[e].channels |= 1ull << ch;
+    }
+    size_t old = push_key(ld, "routes", 6);
+    push_index(ld, ri + 1);
+    push_key(ld, "template", 8);
+    for (size_t e = 0; e < npe; e++) {
+        char tried[1024];
+        const struct page_error *p = &pe[e];
+        if (p->err.code == TPL_E_NOT_FOUND && p->missing[0] != '\0') {
+            tried_paths(tried, sizeof(tried), c, p->channels, p->missing);
+            if (strcmp(p->missing, r->template) == 0)
+                fail(ld, "template \"%s\" not found: tried %s", r->template, tried);
+            else
+                fail(ld, "%s (tried %s)", p->err.msg, tried);
+        } else if (p->err.code == TPL_E_LOAD && p->why[0] != '\0') {
+            fail(ld, "%s (%s)", p->err.msg, p->why);
+        } else {
+            fail(ld, "%s", p->err.msg);
+        }
+    }
+    pop_path(ld, old);
+    free(pe);
+}
+
+/* Step 3: the template sets, when a route has a template. Runs after the walk,
+ * whatever it found, so that template errors are reported with the others; what it
+ * builds hangs off the generation, which frees it on failure too. */
+static void build_pages(struct loader *ld)
+{
+    struct cfg *c = ld->c;
+    size_t first = SIZE_MAX;
+    for (size_t i = 0; c->routes != NULL && i < c->nroutes && first == SIZE_MAX; i++)
+        if (c->routes[i].template != NULL)
+            first = i;
+    size_t nch = c->channel_names.n;
+    if (first == SIZE_MAX || c->templates == NULL || nch == 0)
+        return;
+    struct stat st;
+    int e = stat(c->templates, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (e != 0) {
+        char q[128];
+        quote(q, sizeof(q), c->templates, strlen(c->templates));
+        size_t old = push_key(ld, "templates", 9);
+        fail(ld, "cannot read the template directory %s: %s (routes[%zu] has a template)", q,
+             strerror(e), first + 1);
+        pop_path(ld, old);
+        return;
+    }
+    assert(nch <= 64); /* channels holds at most 32 entries */
+    struct tpl_files *tfs = xcalloc(nch, sizeof(*tfs));
+    c->tpl_sets = xcalloc(nch, sizeof(*c->tpl_sets));
+    for (size_t ch = 0; ch < nch; ch++) {
+        tfs[ch].dir = c->templates;
+        tfs[ch].channel = c->channel_names.items[ch];
+        struct tpl_set_opts opts = {template_load, &tfs[ch], 0, 0};
+        c->tpl_sets[ch] = tpl_set_new(&opts);
+    }
+    for (size_t i = first; i < c->nroutes; i++)
+        if (c->routes[i].template != NULL)
+            build_page(ld, tfs, i);
+    for (size_t ch = 0; ch < nch; ch++)
+        free(tfs[ch].text);
+    free(tfs);
+}
+
+/* What build_pages and check_routes add to a generation (the rest is the schema's,
+ * freed by free_table). */
+static void free_pages(struct cfg *c)
+{
+    for (size_t i = 0; c->routes != NULL && i < c->nroutes; i++) {
+        struct cfg_route *r = &c->routes[i];
+        for (size_t j = 0; r->fragments != NULL && j < r->nfragments; j++) {
+            struct cfg_route *h = r->fragments[j].route;
+            if (h == NULL)
+                continue;
+            free(h->path);
+            free(h->cache);
+            free(h);
+        }
+        free(r->specs);
+        free(r->tpls);
+    }
+    for (size_t i = 0; c->tpl_sets != NULL && i < c->channel_names.n; i++)
+        tpl_set_free(c->tpl_sets[i]);
+    free(c->tpl_sets);
+}
+
 static void free_table(const struct section *sec, char *base)
 {
     for (size_t i = 0; i < sec->nkeys; i++) {
@@ -2455,7 +3247,11 @@ static void free_table(const struct section *sec, char *base)
         }
         case T_PATH:
         case T_PATH_OR_OFF:
-        case T_INPUT_FILE: free(*(char **)field); break;
+        case T_INPUT_FILE:
+        case T_DIR:
+        case T_TEMPLATE_NAME:
+        case T_FRAGMENT_PATH: free(*(char **)field); break;
+        case T_JSON: json_decref(*(json_t **)field); break;
         case T_ROUTE_PATH:
             free(((struct cfg_route *)base)->path);
             free(((struct cfg_route *)base)->segs);
@@ -2512,6 +3308,7 @@ static void free_table(const struct section *sec, char *base)
 static void cfg_free(struct cfg *c)
 {
     channel__cfg_fini(c);
+    free_pages(c);
     for (size_t i = 0; c->channel_names.items != NULL && i < c->channel_names.n; i++)
         free(c->channel_names.items[i]);
     free(c->channel_names.items);
@@ -2563,10 +3360,13 @@ struct cfg *cfg_load(const char *path, FILE *err)
     /* The file's part is over: the walk's own small allocations must not fail. */
     sb.limit = SIZE_MAX;
     status = lua_cpcall(ld.L, walk, &ld);
-    if (status != 0)
+    if (status != 0) {
         fail_file(&ld, 0, "internal error while checking: %s",
                   lua_type(ld.L, -1) == LUA_TSTRING ? lua_tostring(ld.L, -1) : "?");
-    else if (ld.nerrs == 0)
+        goto done;
+    }
+    build_pages(&ld);
+    if (ld.nerrs == 0)
         channel__cfg_init(ld.c); /* what classification needs, from the checked rules */
 
 done:
@@ -2649,11 +3449,24 @@ static void help_type(const struct key *k, char *buf, size_t cap)
     case T_PATH: snprintf(buf, cap, "file path or \"-\""); break;
     case T_PATH_OR_OFF: snprintf(buf, cap, "file path, \"-\" or false"); break;
     case T_INPUT_FILE: snprintf(buf, cap, "path of a readable file"); break;
+    case T_DIR: snprintf(buf, cap, "directory path"); break;
     case T_BOOL: snprintf(buf, cap, "true or false"); break;
     case T_LOG_FORMAT: snprintf(buf, cap, "\"combined\" | \"json\""); break;
     case T_LOG_LEVEL: snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\""); break;
     case T_ROUTE_PATH: snprintf(buf, cap, "path pattern"); break;
     case T_ORIGIN_REF: snprintf(buf, cap, "origin name"); break;
+    case T_TEMPLATE_NAME:
+        snprintf(buf, cap, "template name, %llu..%llu bytes", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_FRAGMENT_PATH:
+        snprintf(buf, cap, "request path, %llu..%llu bytes", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_JSON:
+        fmt_size(lo, sizeof(lo), k->max);
+        snprintf(buf, cap, "any Lua value as JSON, up to %s", lo);
+        break;
     case T_QUERY_NAMES:
     case T_COOKIE_NAMES:
     case T_HEADER_NAMES:
@@ -2684,7 +3497,10 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         snprintf(buf, cap, "array of %llu..%llu tables", (unsigned long long)k->min,
                  (unsigned long long)k->max);
         break;
-    case T_MAP: snprintf(buf, cap, "table of NAME = table"); break;
+    case T_MAP:
+        snprintf(buf, cap, "table of %llu..%llu NAME = table", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
     }
     if (k->unit[0] != '\0' && (k->type == T_INT || k->type == T_UINT || k->type == T_WORKERS)) {
         size_t n = strlen(buf);

@@ -103,18 +103,25 @@ struct cfg_route_cache {
 
 struct compose_spec;
 struct tpl;
+struct tpl_set;
 struct json_t;
 
-/* routes[i].fragments.NAME: one API fragment of a page route. */
+/* routes[i].fragments.NAME: one API fragment of a page route. The name is an
+ * identifier (templates refer to it); every ":name" in path is a parameter of the
+ * page route's pattern (":*" the rest of a "*" pattern), checked at load. */
 struct cfg_fragment {
     char *name;
-    char *path;                 /* "/api/product/:id": :name from the page's route */
-    uint64_t timeout_ms;        /* timeout, default 1s */
-    int required;               /* required = true: its failure fails the page */
-    struct cfg_strlist query;   /* page query parameters passed on */
-    struct cfg_strlist headers; /* page request fields passed on (lower-cased) */
-    struct json_t *fallback;    /* fallback (any Lua value as JSON), NULL: none */
-    struct cfg_route *route;    /* hidden: its origin, cache = {} (its own counters) */
+    const struct cfg_origin *origin; /* origin, resolved by name (also route->origin) */
+    char *path;                      /* "/api/product/:id": :name from the page's route */
+    uint64_t timeout_ms;             /* timeout, default 1s */
+    int required;                    /* required = true: its failure fails the page */
+    struct cfg_strlist query;        /* page query parameters passed on */
+    struct cfg_strlist headers;      /* page request fields passed on (lower-cased) */
+    struct json_t *fallback;         /* fallback (any Lua value as JSON), NULL: none; one
+                                        reference owned by the generation */
+    struct cfg_route *route;         /* hidden: its origin, cache = {} (the origin's caching
+                                        headers decide), path "fragment:NAME" (the metrics
+                                        label), no template, its own stats */
 };
 
 struct cfg_route {
@@ -123,12 +130,15 @@ struct cfg_route {
     size_t nsegs;
     const struct cfg_origin *origin; /* routes[i].origin, resolved by name */
     struct cfg_route_cache *cache;   /* routes[i].cache, NULL: not cached */
-    /* Page routes (proxy/page.c): a template instead of an origin. */
+    /* Page routes (proxy/page.c): a template instead of an origin. cfg_load
+     * guarantees exactly one of origin and template, and fragments only with a
+     * template. */
     char *template;                 /* routes[i].template ("pages/product"), NULL: none */
     struct cfg_fragment *fragments; /* routes[i].fragments, in name order */
     size_t nfragments;
-    struct compose_spec *specs; /* [nfragments], what compose_start takes */
-    const struct tpl **tpls;    /* [channel_names.n]: the page's template per channel */
+    struct compose_spec *specs; /* [nfragments] (NULL when 0), what compose_start takes */
+    const struct tpl **tpls;    /* [channel_names.n]: the page's template per channel,
+                                   indexed like cfg.channel_names.items, in tpl_sets */
     /* Cache outcome counters of this route in this generation (rcache.c, atomic;
      * the one mutable part of a generation, read by /metrics). */
     uint64_t stats[8];
@@ -205,6 +215,14 @@ struct cfg {
                                          template folders to look for */
     char *channel_vary;               /* request fields the rules read, for Vary; "" none */
     struct channel_ua *channel_ua;    /* the user_agent matcher; NULL when no rule has one */
+
+    char *templates;           /* templates: the template directory, default "templates" */
+    struct tpl_set **tpl_sets; /* [channel_names.n], one set per channel (its loader looked
+                                  in templates/<channel>/ first, then templates/); NULL
+                                  when no route has a template. Complete and immutable
+                                  once loaded: render from any thread, look up dynamic
+                                  partials with tpl_set_get, never tpl_set_add (the
+                                  loader is gone) */
 
     struct {
         uint64_t header_ms;    /* timeouts.header: whole request head, default 10s */

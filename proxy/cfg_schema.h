@@ -11,10 +11,15 @@
  *            of bytes), INT/UINT (integer), WORKERS ("auto" or integer), ADDR,
  *            ADDR_LIST (array of addresses), PATH ("-" or a file), PATH_OR_OFF (also
  *            false), INPUT_FILE (a file that must be readable when the config is
- *            loaded), BOOL, LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an
- *            origin), the name lists (an array of strings of 1..CFG_NAME_MAX bytes,
- *            stored in a struct cfg_strlist whose items are NULL when the key is
- *            absent) QUERY_NAMES (query parameter names, percent-decoded: no '%',
+ *            loaded), DIR (a directory path, checked only where it is used), BOOL,
+ *            LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an origin),
+ *            TEMPLATE_NAME (segments of letters, digits, '_', '-' and '.' joined by
+ *            '/', min..max bytes), FRAGMENT_PATH (a request path of VCHARs but '#',
+ *            starting with '/', min..max bytes), JSON (any Lua value but functions
+ *            and userdata, stored as a json_t of at most max bytes as compact JSON,
+ *            CFG__JSON_DEPTH levels deep), the name lists (an array of strings of 1..CFG_NAME_MAX
+ * bytes, stored in a struct cfg_strlist whose items are NULL when the key is absent) QUERY_NAMES
+ * (query parameter names, percent-decoded: no '%',
  *            '&', '=', '#', white space or control bytes), COOKIE_NAMES (RFC 9110
  *            tokens) and HEADER_NAMES (tokens, stored lower-cased), where
  *            QUERY_NAMES and COOKIE_NAMES items may end in a '*' wildcard; for
@@ -48,6 +53,7 @@
 #define CFG__KB 1024ull
 #define CFG__MB (1024ull * 1024)
 #define CFG__TB (1024ull * 1024 * 1024 * 1024)
+#define CFG__JSON_DEPTH 32 /* most tables inside each other in a JSON value */
 
 /* Top level: the globals a config file defines (struct cfg). */
 #define CFG_SCHEMA_TOP(X)                                                                          \
@@ -58,7 +64,11 @@
     X(origins, MAP, origins, 0, 1000, "{}", "origins",                                             \
       "named upstream pools: origins = { api = { servers = { \"127.0.0.1:9000\" } } }")            \
     X(routes, LIST, routes, 0, 10000, "{}", "routes",                                              \
-      "path patterns mapped to origins, in order; the first match wins")                           \
+      "path patterns mapped to origins or page templates, in order; the first match wins")         \
+    X(templates, DIR, templates, 0, 0, "templates", "",                                            \
+      "directory of page templates and components (relative to the working directory): NAME "      \
+      "is DIR/<channel>/NAME.{html,json,txt}.mustache, else DIR/NAME.{html,json,txt}.mustache; "   \
+      "read only when a route has a template")                                                     \
     X(channels, LIST, channels, 1, 32, "{ { name = \"web\" } }", "channels",                       \
       "client channel rules, in order; the first match wins and the last entry, with no "          \
       "condition, is the default")                                                                 \
@@ -120,10 +130,40 @@
 #define CFG_SCHEMA_ROUTES(X)                                                                       \
     X(path, ROUTE_PATH, path, 0, 0, NULL, "",                                                      \
       "pattern: literal segments, \":name\" for one segment, a final \"*\" for the rest")          \
-    X(origin, ORIGIN_REF, origin, 0, 0, NULL, "", "name of the origin that serves it")             \
+    X(origin, ORIGIN_REF, origin, 0, 0, "nil", "",                                                 \
+      "name of the origin that serves it (a proxy route); a route has origin or template")         \
+    X(template, TEMPLATE_NAME, template, 1, 256, "nil", "bytes",                                   \
+      "page template that renders it (a page route), like \"pages/product\", one per channel "     \
+      "(see templates); a route has origin or template")                                           \
     X(cache, TABLE, cache, 0, 0, "nil", "",                                                        \
       "cache GET/HEAD responses of this route by RFC 9111: { ttl = \"60s\" } or {} to follow "     \
-      "the origin's Cache-Control")
+      "the origin's Cache-Control")                                                                \
+    X(fragments, MAP, fragments, 0, 32, "nil", "fragments",                                        \
+      "page routes: API requests made in parallel for each page, by NAME (letters, digits and "    \
+      "'_', 1..64 bytes, not starting with a digit), the template's data under that name")
+
+/* routes[i].fragments.NAME (struct cfg_fragment). Each fragment is cached on its own
+ * by the origin's caching headers, under the metrics label route="fragment:NAME". */
+#define CFG__FRAGMENT_NAME_MAX 64
+#define CFG_SCHEMA_FRAGMENTS(X)                                                                    \
+    X(origin, ORIGIN_REF, origin, 0, 0, NULL, "", "name of the origin that serves the fragment")   \
+    X(path, FRAGMENT_PATH, path, 1, 1024, NULL, "bytes",                                           \
+      "request path, like \"/api/product/:id\" (a query may follow '?'): each \":name\" is "       \
+      "replaced by that parameter of the route's path")                                            \
+    X(timeout, DURATION, timeout_ms, 1, 60 * CFG__MS_S, "1s", "",                                  \
+      "time allowed for the fragment, from the cache or the origin; then it has failed")           \
+    X(required, BOOL, required, 0, 0, "false", "",                                                 \
+      "true: the page fails (502, 503 on a timeout) when this fragment fails; false: it renders "  \
+      "with fallback")                                                                             \
+    X(fallback, JSON, fallback, 0, 64 * CFG__KB, "nil", "",                                        \
+      "data used when the fragment fails: a Lua value as JSON ({ k = v } an object, { a, b } an "  \
+      "array, {} an empty object, integers stay integers); at most 64KB as JSON, 32 levels deep")  \
+    X(query, QUERY_NAMES, query, 0, 64, "nil", "names",                                            \
+      "query parameters of the page request passed on to the fragment; \"utm_*\" matches a "       \
+      "prefix")                                                                                    \
+    X(headers, HEADER_NAMES, headers, 0, 64, "nil", "names",                                       \
+      "request header fields passed on to the fragment (any case; not framing or hop-by-hop "      \
+      "fields)")
 
 /* routes[i].cache (struct cfg_route_cache) */
 #define CFG_SCHEMA_ROUTE_CACHE(X)                                                                  \

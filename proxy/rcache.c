@@ -1038,10 +1038,12 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         why = "stale"; /* nothing to reuse, and nothing to revalidate with */
     else if (m->body != H1_BODY_LENGTH && m->body != H1_BODY_NONE)
         why = "unsized";
-    else if (p.vary != NULL && (slen = vary_spec(f, nf, spec)) == 0)
+    else if (p.vary != NULL && r->channel == NULL && (slen = vary_spec(f, nf, spec)) == 0)
         why = "vary-unkeyable";
-    else if (p.vary != NULL && vary_store(r, spec, slen) != 0)
+    else if (p.vary != NULL && r->channel == NULL && vary_store(r, spec, slen) != 0)
         why = "vary-unkeyable";
+    /* A page's Vary names the fields its channel rules read (for caches
+     * downstream); here the channel itself is part of the key. */
     uint64_t blen = m->body == H1_BODY_LENGTH ? m->content_length : 0;
     char ttl[32];
     snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));

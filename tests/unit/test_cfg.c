@@ -7,13 +7,18 @@
  */
 #include "cfg.h"
 #include "channel.h"
+#include "compose.h"
+#include "render/tpl.h"
 #include "route.h"
 #include "util.h"
 
 #include "check.h"
 
 #include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <jansson.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -445,8 +450,8 @@ static void test_routes(void)
     CHECK_ONE_ERROR(buf, "routes[1].path: required key is missing",
                     "(expected a path pattern like \"/api/*\")");
     snprintf(buf, sizeof(buf), MINIMAL "%sroutes = {\n  { path = \"/\" },\n}\n", api);
-    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1].origin: required key is missing",
-                    "(expected the name of an origin)");
+    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1]: expected origin (forward to an origin) or template",
+                    "got neither for /");
     /* a broken origins table does not cascade into every route */
     CHECK_ONE_ERROR(MINIMAL "origins = 5\nroutes = { { path = \"/\", origin = \"api\" } }\n",
                     "origins: expected a table", NULL);
@@ -1376,6 +1381,587 @@ static void test_channels_rejected(void)
     done(&l);
 }
 
+/* ---- page routes: templates and fragments --------------------------------------- */
+
+/* tests/unit/fixtures/templates, found from __FILE__ like test_demo_files does:
+ *   pages/p.html.mustache            uses components/c
+ *   components/c.html.mustache       overridden for mobile:
+ *   mobile/components/c.html.mustache
+ *   app/pages/p.json.mustache        the app channel's page, JSON
+ *   pages/bad.html.mustache          an unclosed section at 2:3
+ *   pages/nopartial.html.mustache    {{>components/missing}} at 2:1
+ *   pages/abs.html.mustache          {{>/etc/passwd}} at 2:1 */
+static const char *fixtures(void)
+{
+    static char dir[1100];
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof(dir), "%s", __FILE__);
+        char *cut = strstr(dir, "test_cfg.c");
+        if (cut != NULL)
+            snprintf(cut, sizeof(dir) - (size_t)(cut - dir), "fixtures/templates");
+        else
+            snprintf(dir, sizeof(dir), "tests/unit/fixtures/templates");
+    }
+    return dir;
+}
+
+/* load() of a printf format; "%1$s" is the fixtures directory. */
+__attribute__((format(printf, 2, 3))) static void load_fmt(struct loaded *l, const char *fmt, ...)
+{
+    char text[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    CHECK(n > 0 && (size_t)n < sizeof(text));
+    load(l, text);
+}
+
+/* Lines 1-5 of the page files; routes start on line 6. Three channels, in the
+ * order app, mobile, web. */
+#define PAGE_HEAD                                                                                  \
+    MINIMAL "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n"                           \
+            "templates = \"%1$s\"\n"                                                               \
+            "channels = { { name = \"app\", header = { [\"X-Channel\"] = \"app\" } },\n"           \
+            "  { name = \"mobile\", client_hint_mobile = true }, { name = \"web\" } }\n"
+#define CH_APP 0
+#define CH_MOBILE 1
+#define CH_WEB 2
+
+/* A page route on line 6 with the given keys after path and template. */
+#define PAGE_CFG(tmpl, keys)                                                                       \
+    PAGE_HEAD "routes = { { path = \"/product/:id\", template = \"" tmpl "\", " keys " } }\n"
+
+static json_t *fallback_of(const struct cfg *c, size_t route, size_t frag)
+{
+    if (c == NULL || route >= c->nroutes || frag >= c->routes[route].nfragments)
+        return NULL;
+    return c->routes[route].fragments[frag].fallback;
+}
+
+static int json_is(const json_t *v, const char *want)
+{
+    if (v == NULL)
+        return 0;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = s != NULL && strcmp(s, want) == 0;
+    if (!ok)
+        fprintf(stderr, "json: %s, want %s\n", s ? s : "(null)", want);
+    free(s);
+    return ok;
+}
+
+/* Renders t with the JSON data text; returns the output (malloc'd). */
+static char *render(const struct tpl *t, const char *data)
+{
+    json_t *v = json_loads(data, 0, NULL);
+    struct evbuffer *out = evbuffer_new();
+    struct tpl_error err;
+    int rc = tpl_render(t, v, NULL, out, &err);
+    CHECK_MSG(rc == 0, "%s", err.msg);
+    size_t n = evbuffer_get_length(out);
+    char *s = malloc(n + 1);
+    evbuffer_remove(out, s, n);
+    s[n] = '\0';
+    evbuffer_free(out);
+    json_decref(v);
+    return s;
+}
+
+static void test_pages_accepted(void)
+{
+    struct loaded l;
+    char want[1200];
+    /* the brief's example */
+    load_fmt(&l,
+             PAGE_HEAD "routes = {\n"
+                       "  { path = \"/product/:id\", template = \"pages/p\",\n"
+                       "    cache = { ttl = \"60s\" },\n"
+                       "    fragments = {\n"
+                       "      product = { origin = \"api\", path = \"/api/product/:id\", "
+                       "timeout = \"200ms\", required = true },\n"
+                       "      price   = { origin = \"api\", path = \"/api/price/:id\", timeout = "
+                       "\"200ms\", query = { \"lang\" }, headers = { \"Accept-Language\" } },\n"
+                       "      reviews = { origin = \"api\", path = \"/api/reviews/:id\", timeout "
+                       "= \"150ms\", fallback = { items = {} } },\n"
+                       "      nav = { origin = \"api\", path = \"/api/nav\" },\n"
+                       "    } },\n"
+                       "  { path = \"/api/*\", origin = \"api\", cache = {} },\n"
+                       "}\n",
+             fixtures());
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c == NULL || l.c->nroutes != 2) {
+        done(&l);
+        return;
+    }
+    const struct cfg *c = l.c;
+    const struct cfg_origin *api = cfg_origin_find(c, "api");
+    const struct cfg_route *r = &c->routes[0];
+    CHECK(strcmp(r->template, "pages/p") == 0 && r->origin == NULL);
+    CHECK(r->cache != NULL && r->cache->ttl_ms == 60000);
+    CHECK(strcmp(c->templates, fixtures()) == 0);
+    /* fragments, sorted by name */
+    CHECK_INT(r->nfragments, 4);
+    if (r->nfragments == 4) {
+        static const char *const names[] = {"nav", "price", "product", "reviews"};
+        for (size_t i = 0; i < 4; i++) {
+            const struct cfg_fragment *f = &r->fragments[i];
+            CHECK(strcmp(f->name, names[i]) == 0);
+            CHECK(f->origin == api);
+            /* the hidden route: its origin, follows the origin's caching headers */
+            CHECK(f->route != NULL);
+            if (f->route == NULL)
+                continue;
+            snprintf(want, sizeof(want), "fragment:%s", names[i]);
+            CHECK(strcmp(f->route->path, want) == 0);
+            CHECK(f->route->origin == api && f->route->template == NULL);
+            CHECK(f->route->cache != NULL && f->route->cache->ttl_ms == 0);
+            CHECK(f->route->cache != NULL && list_absent(&f->route->cache->query_keep));
+            CHECK(f->route->nfragments == 0 && f->route->segs == NULL);
+            /* the compose spec */
+            const struct compose_spec *sp = &r->specs[i];
+            CHECK(sp->name == f->name && sp->route == f->route && sp->path == f->path);
+            CHECK(sp->timeout_ms == f->timeout_ms && sp->required == f->required);
+        }
+        const struct cfg_fragment *f = r->fragments;
+        CHECK(strcmp(f[0].path, "/api/nav") == 0);
+        CHECK_INT(f[0].timeout_ms, 1000); /* the default */
+        CHECK_INT(f[0].required, 0);
+        CHECK(f[0].fallback == NULL);
+        CHECK(list_absent(&f[0].query) && list_absent(&f[0].headers));
+        CHECK(r->specs[0].query == NULL && r->specs[0].headers == NULL);
+        CHECK(strcmp(f[1].path, "/api/price/:id") == 0);
+        CHECK_INT(f[1].timeout_ms, 200);
+        CHECK(LIST_IS(&f[1].query, "lang"));
+        CHECK(LIST_IS(&f[1].headers, "accept-language")); /* lower-cased */
+        CHECK(r->specs[1].query == &f[1].query && r->specs[1].headers == &f[1].headers);
+        CHECK_INT(f[2].required, 1);
+        CHECK_INT(f[3].timeout_ms, 150);
+        CHECK(json_is(f[3].fallback, "{\"items\":{}}"));
+    }
+    /* the proxy route has no page parts */
+    CHECK(c->routes[1].template == NULL && c->routes[1].origin == api);
+    CHECK(c->routes[1].nfragments == 0 && c->routes[1].specs == NULL);
+    CHECK(c->routes[1].tpls == NULL);
+
+    /* one set per channel; the page per channel, each from the channel's files */
+    CHECK(LIST_IS(&c->channel_names, "app", "mobile", "web"));
+    CHECK(c->tpl_sets != NULL && r->tpls != NULL);
+    if (c->tpl_sets != NULL && r->tpls != NULL) {
+        for (size_t ch = 0; ch < 3; ch++) {
+            CHECK(c->tpl_sets[ch] != NULL && r->tpls[ch] != NULL);
+            CHECK(r->tpls[ch] == tpl_set_get(c->tpl_sets[ch], "pages/p"));
+        }
+        snprintf(want, sizeof(want), "%s/pages/p.html.mustache", fixtures());
+        CHECK(strcmp(tpl_file(r->tpls[CH_WEB]), want) == 0);
+        CHECK(strcmp(tpl_file(r->tpls[CH_MOBILE]), want) == 0);
+        snprintf(want, sizeof(want), "%s/app/pages/p.json.mustache", fixtures());
+        CHECK(strcmp(tpl_file(r->tpls[CH_APP]), want) == 0);
+        CHECK(r->tpls[CH_WEB] != r->tpls[CH_MOBILE] && r->tpls[CH_WEB] != r->tpls[CH_APP]);
+        /* the component: mobile's override, the shared one elsewhere */
+        const struct tpl *cw = tpl_set_get(c->tpl_sets[CH_WEB], "components/c");
+        const struct tpl *cm = tpl_set_get(c->tpl_sets[CH_MOBILE], "components/c");
+        CHECK(cw != NULL && cm != NULL);
+        snprintf(want, sizeof(want), "%s/components/c.html.mustache", fixtures());
+        CHECK(cw != NULL && strcmp(tpl_file(cw), want) == 0);
+        snprintf(want, sizeof(want), "%s/mobile/components/c.html.mustache", fixtures());
+        CHECK(cm != NULL && strcmp(tpl_file(cm), want) == 0);
+        CHECK(tpl_set_get(c->tpl_sets[CH_APP], "components/c") == NULL); /* not used there */
+        /* and they render so: escaping follows the file name */
+        const char *data = "{\"product\":{\"title\":\"A&B \\\"x\\\"\"},\"price\":{\"amount\":3}}";
+        char *out = render(r->tpls[CH_WEB], data);
+        CHECK_MSG(strcmp(out, "<h1>A&amp;B &quot;x&quot;</h1><span>3</span>\n\n") == 0, "%s", out);
+        free(out);
+        out = render(r->tpls[CH_MOBILE], data);
+        CHECK_MSG(strcmp(out, "<h1>A&amp;B &quot;x&quot;</h1><b>3</b>\n\n") == 0, "%s", out);
+        free(out);
+        out = render(r->tpls[CH_APP], data);
+        CHECK_MSG(strcmp(out, "{\"title\":\"A&B \\\"x\\\"\"}\n") == 0, "%s", out);
+        free(out);
+    }
+    done(&l);
+
+    /* ":*" names what a final "*" captures; a query may follow the path */
+    load_fmt(&l,
+             PAGE_HEAD "routes = { { path = \"/docs/:section/*\", template = \"pages/p\",\n"
+                       "  fragments = { doc = { origin = \"api\", path = "
+                       "\"/api/doc/:section/:*.json?v=:section\" } } } }\n",
+             fixtures());
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    done(&l);
+
+    /* a page route without fragments, one channel */
+    load_fmt(&l,
+             MINIMAL "templates = \"%s/\"\n" /* a trailing '/' is not doubled */
+                     "routes = { { path = \"/\", template = \"pages/p\" } }\n",
+             fixtures());
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nroutes == 1 && l.c->routes[0].tpls != NULL) {
+        CHECK(l.c->routes[0].nfragments == 0 && l.c->routes[0].specs == NULL);
+        snprintf(want, sizeof(want), "%s/pages/p.html.mustache", fixtures());
+        CHECK(l.c->routes[0].tpls[0] != NULL &&
+              strcmp(tpl_file(l.c->routes[0].tpls[0]), want) == 0);
+    }
+    done(&l);
+}
+
+/* Without a page route the template directory is never read: it need not exist. */
+static void test_pages_no_templates_dir(void)
+{
+    struct loaded l;
+    load(&l, MINIMAL "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n"
+                     "templates = \"/nonexistent/tessera-templates\"\n"
+                     "routes = { { path = \"/*\", origin = \"api\" } }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    CHECK(l.c == NULL || l.c->tpl_sets == NULL);
+    done(&l);
+    load(&l, MINIMAL); /* the default "templates" is not looked at either */
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    CHECK(l.c == NULL || (strcmp(l.c->templates, "templates") == 0 && l.c->tpl_sets == NULL));
+    done(&l);
+}
+
+static void test_fallbacks(void)
+{
+    static const struct {
+        const char *lua;  /* the value */
+        const char *json; /* compact, keys sorted */
+        int type;         /* json_typeof */
+    } cases[] = {
+        {"{ items = {} }", "{\"items\":{}}", JSON_OBJECT},
+        {"{}", "{}", JSON_OBJECT},
+        {"{ 1, 2.5, \"x\", true, false }", "[1,2.5,\"x\",true,false]", JSON_ARRAY},
+        {"{ b = 1, a = { c = { 1, { d = -3 } } } }", "{\"a\":{\"c\":[1,{\"d\":-3}]},\"b\":1}",
+         JSON_OBJECT},
+        {"{ [1] = \"a\", [2] = \"b\" }", "[\"a\",\"b\"]", JSON_ARRAY},
+        {"{ [\"odd key\"] = 0 }", "{\"odd key\":0}", JSON_OBJECT},
+        {"42", "42", JSON_INTEGER},
+        {"-7", "-7", JSON_INTEGER},
+        {"3.0", "3", JSON_INTEGER}, /* Lua cannot tell 3.0 from 3 */
+        {"9007199254740992", "9007199254740992", JSON_INTEGER},
+        {"1.5", "1.5", JSON_REAL},
+        {"-0.25", "-0.25", JSON_REAL},
+        {"\"text\"", "\"text\"", JSON_STRING},
+        {"\"caf\\195\\169\"", "\"caf\xc3\xa9\"", JSON_STRING},
+        {"\"\"", "\"\"", JSON_STRING},
+        {"true", "true", JSON_TRUE},
+        {"false", "false", JSON_FALSE}, /* a value, not an absent key */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct loaded l;
+        load_fmt(&l,
+                 PAGE_CFG("pages/p", "fragments = { f = { origin = \"api\", path = \"/f\", "
+                                     "fallback = %2$s } }"),
+                 fixtures(), cases[i].lua);
+        CHECK_MSG(l.c != NULL, "%s: %s", cases[i].lua, l.errs);
+        json_t *v = fallback_of(l.c, 0, 0);
+        CHECK_MSG(v != NULL && (int)json_typeof(v) == cases[i].type, "%s", cases[i].lua);
+        if (v != NULL) {
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
+            CHECK_MSG(s != NULL && strcmp(s, cases[i].json) == 0, "%s: %s", cases[i].lua, s);
+            free(s);
+        }
+        done(&l);
+    }
+}
+
+static void test_pages_rejected(void)
+{
+    static const struct {
+        const char *route; /* the routes table, on line 6 */
+        const char *want;  /* the whole error line; %1$s is the fixtures directory */
+    } cases[] = {
+        /* origin or template */
+        {"{ { path = \"/p\", origin = \"api\", template = \"pages/p\" } }",
+         "@FILE:6: routes[1]: expected origin or template, got both for /p (a route forwards to "
+         "an origin or renders a page)"},
+        {"{ { path = \"/\" } }",
+         "@FILE:6: routes[1]: expected origin (forward to an origin) or template (render a "
+         "page), got neither for /"},
+        {"{ { path = \"/p\", origin = \"api\", fragments = { a = { origin = \"api\", path = "
+         "\"/a\" } } } }",
+         "@FILE:6: routes[1].fragments: fragments belong to page routes: expected a template "
+         "instead of origin"},
+        /* template names */
+        {"{ { path = \"/p\", template = \"../pages/p\" } }",
+         "@FILE:6: routes[1].template: expected a template name like \"pages/product\", got "
+         "\"../pages/p\" (\".\" and \"..\" are not allowed: names are relative to the template "
+         "directory)"},
+        {"{ { path = \"/p\", template = \"/pages/p\" } }",
+         "@FILE:6: routes[1].template: expected a template name like \"pages/product\", got "
+         "\"/pages/p\" (empty segment: write segments joined by '/', like \"pages/product\")"},
+        {"{ { path = \"/p\", template = \"pages/p.html.mustache\" } }",
+         "@FILE:6: routes[1].template: expected a template name like \"pages/product\", got "
+         "\"pages/p.html.mustache\" (give the name without its extension, like "
+         "\"pages/product\": the file is found as NAME.html.mustache, NAME.json.mustache or "
+         "NAME.txt.mustache)"},
+        {"{ { path = \"/p\", template = \"pages/a b\" } }",
+         "@FILE:6: routes[1].template: expected a template name like \"pages/product\", got "
+         "\"pages/a b\" (byte 0x20 is not allowed: use letters, digits, '_', '-' and '.')"},
+        {"{ { path = \"/p\", template = true } }",
+         "@FILE:6: routes[1].template: expected a template name like \"pages/product\", got "
+         "true"},
+        /* fragment names */
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { [\"bad-name\"] = { origin = "
+         "\"api\", path = \"/a\" } } } }",
+         "@FILE:6: routes[1].fragments[\"bad-name\"]: bad name: templates refer to a fragment "
+         "by its name: use letters, digits and '_', not starting with a digit"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { [\"1st\"] = { origin = "
+         "\"api\", path = \"/a\" } } } }",
+         "@FILE:6: routes[1].fragments[\"1st\"]: bad name: templates refer to a fragment by its "
+         "name: use letters, digits and '_', not starting with a digit"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { "
+         "a123456789b123456789c123456789d123456789e123456789f123456789g1234 = { origin = "
+         "\"api\", path = \"/a\" } } } }",
+         "@FILE:6: routes[1].fragments.a123456789b123456789c123456789d123456789e123456789f12345"
+         "6789g1234: bad name: 65 bytes, more than 64"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { \"x\" } } }",
+         "@FILE:6: routes[1].fragments[1]: expected NAME = { ... } entries like { product = { "
+         "origin = \"api\", path = \"/api/product/:id\" } }, got an item with the key 1"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = \"/a\" } } }",
+         "@FILE:6: routes[1].fragments.a: expected a table like { origin = \"api\", path = "
+         "\"/api/product/:id\" }, got \"/a\""},
+        /* fragment keys */
+        {"{ { path = \"/product/:id\", template = \"pages/p\", fragments = { price = { origin = "
+         "\"api\", path = \"/api/price/:sku\" } } } }",
+         "@FILE:6: routes[1].fragments.price.path: :sku is not a parameter of /product/:id"},
+        {"{ { path = \"/product/:id\", template = \"pages/p\", fragments = { price = { origin = "
+         "\"api\", path = \"/api/price/:id?x=:\" } } } }",
+         "@FILE:6: routes[1].fragments.price.path: ':' must be followed by a parameter of "
+         "/product/:id"},
+        {"{ { path = \"/product\", template = \"pages/p\", fragments = { rest = { origin = "
+         "\"api\", path = \"/api/:*\" } } } }",
+         "@FILE:6: routes[1].fragments.rest.path: :* is not a parameter of /product"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { path = \"/a\" } } } }",
+         "@FILE:6: routes[1].fragments.a.origin: required key is missing (expected the name of "
+         "an origin)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\" } } } "
+         "}",
+         "@FILE:6: routes[1].fragments.a.path: required key is missing (expected a request path "
+         "like \"/api/product/:id\")"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"api/a\" } } } }",
+         "@FILE:6: routes[1].fragments.a.path: expected a request path like "
+         "\"/api/product/:id\", got \"api/a\" (a path starts with '/')"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a b\" } } } }",
+         "@FILE:6: routes[1].fragments.a.path: expected a request path like "
+         "\"/api/product/:id\", got \"/a b\" (byte 0x20 is not allowed in a request path "
+         "(percent-encode it))"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a#top\" } } } }",
+         "@FILE:6: routes[1].fragments.a.path: expected a request path like "
+         "\"/api/product/:id\", got \"/a#top\" ('#' is not allowed: a request carries no "
+         "fragment identifier)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", timeout = \"2m\" } } } }",
+         "@FILE:6: routes[1].fragments.a.timeout: expected a duration from \"1ms\" to \"1m\", "
+         "got \"2m\""},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", required = 1 } } } }",
+         "@FILE:6: routes[1].fragments.a.required: expected true or false, got 1"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", headers = { \"Content-Length\" } } } } }",
+         "@FILE:6: routes[1].fragments.a.headers[1]: \"content-length\" cannot be passed on: it "
+         "belongs to the page request's own message or connection"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", query = { \"a&b\" } } } } }",
+         "@FILE:6: routes[1].fragments.a.query[1]: expected a query parameter name like "
+         "\"page\" or \"utm_*\", got \"a&b\" ('&' is not allowed: it separates parameters)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallbak = {} } } } }",
+         "@FILE:6: routes[1].fragments.a.fallbak: unknown key (did you mean \"fallback\"?)"},
+        /* fallbacks */
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = function() end } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback: expected a table, a string, a number or a "
+         "boolean, got a function (JSON cannot hold it)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = { x = { 1, function() end } } } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback.x[2]: expected a table, a string, a number or "
+         "a boolean, got a function (JSON cannot hold it)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = { 1, x = 2 } } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback: expected an object (string keys) or an array "
+         "(items 1..n), got a table with both"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = { [1] = 1, [3] = 3 } } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback: expected an array with items 1..n, got 2 "
+         "items up to [3] (JSON arrays have no holes)"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = { [true] = 1 } } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback: expected string keys (an object) or items "
+         "1..n (an array), got the key true"},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = { x = 0/0 } } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback.x: expected a finite number, got "},
+        {"{ { path = \"/p\", template = \"pages/p\", fragments = { a = { origin = \"api\", path "
+         "= \"/a\", fallback = \"\\255\" } } } }",
+         "@FILE:6: routes[1].fragments.a.fallback: expected UTF-8 text, got \"\xff\" (JSON "
+         "strings are UTF-8)"},
+        /* templates */
+        {"{ { path = \"/p\", template = \"pages/nope\" } }",
+         "@FILE:6: routes[1].template: template \"pages/nope\" not found: tried "
+         "%1$s/{app,mobile,web}/pages/nope.{html,json,txt}.mustache, "
+         "%1$s/pages/nope.{html,json,txt}.mustache"},
+        {"{ { path = \"/p\", template = \"pages/bad\" } }",
+         "@FILE:6: routes[1].template: %1$s/pages/bad.html.mustache:2:3: unclosed section "
+         "\"product\""},
+        {"{ { path = \"/p\", template = \"pages/abs\" } }",
+         "@FILE:6: routes[1].template: %1$s/pages/abs.html.mustache:2:1: partial \"/etc/passwd\" "
+         "could not be loaded (not a template name: empty segment: write segments joined by '/', "
+         "like \"pages/product\")"},
+        {"{ { path = \"/p\", template = \"pages/nopartial\" } }",
+         "@FILE:6: routes[1].template: %1$s/pages/nopartial.html.mustache:2:1: partial "
+         "\"components/missing\" not found (tried "
+         "%1$s/{app,mobile,web}/components/missing.{html,json,txt}.mustache, "
+         "%1$s/components/missing.{html,json,txt}.mustache)"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        struct loaded l;
+        char fmt[4096], line[4096];
+        /* PAGE_HEAD's %1$s is for load_fmt: the route is appended, not formatted */
+        snprintf(fmt, sizeof(fmt), "%s", PAGE_HEAD "routes = ");
+        strncat(fmt, cases[i].route, sizeof(fmt) - strlen(fmt) - 2);
+        strcat(fmt, "\n");
+        load_fmt(&l, fmt, fixtures());
+        CHECK_MSG(l.c == NULL, "%s", cases[i].route);
+        snprintf(fmt, sizeof(fmt), "%s%s", l.path, cases[i].want + 5);
+        snprintf(line, sizeof(line), fmt, fixtures());
+        size_t n = strlen(line);
+        CHECK_MSG(l.nlines == 1 && strncmp(l.errs, line, n) == 0 &&
+                      (l.errs[n] == '\n' || line[n - 1] == ' '),
+                  "got:\n%swant:\n%s\n", l.errs, line);
+        done(&l);
+    }
+}
+
+/* Limits and errors that need a little Lua to write. */
+static void test_pages_limits(void)
+{
+    struct loaded l;
+    /* 33 fragments */
+    load_fmt(&l,
+             PAGE_HEAD "local f = {}\n"
+                       "for i = 1, 33 do f[\"f\" .. i] = { origin = \"api\", path = \"/a\" } end\n"
+                       "routes = { { path = \"/p\", template = \"pages/p\", fragments = f } }\n",
+             fixtures());
+    CHECK(l.c == NULL);
+    CHECK_MSG(has_line(&l, "routes[1].fragments: expected at most 32 entries, got 33", NULL), "%s",
+              l.errs);
+    done(&l);
+    /* 32 are fine */
+    load_fmt(&l,
+             PAGE_HEAD "local f = {}\n"
+                       "for i = 1, 32 do f[\"f\" .. i] = { origin = \"api\", path = \"/a\" } end\n"
+                       "routes = { { path = \"/p\", template = \"pages/p\", fragments = f } }\n",
+             fixtures());
+    CHECK_MSG(l.c != NULL && l.c->routes[0].nfragments == 32, "%s", l.errs);
+    done(&l);
+    /* 33 tables deep, and a table that holds itself */
+    load_fmt(&l,
+             PAGE_HEAD
+             "local t = {} local x = t\n"
+             "for i = 1, 32 do x.a = {} x = x.a end\n"
+             "routes = { { path = \"/p\", template = \"pages/p\",\n"
+             "  fragments = { f = { origin = \"api\", path = \"/a\", fallback = t } } } }\n",
+             fixtures());
+    CHECK(l.c == NULL && l.nlines == 1);
+    CHECK_MSG(has_line(&l, "routes[1].fragments.f.fallback.a.a.a",
+                       ": expected at most 32 tables inside each other, got more"),
+              "%s", l.errs);
+    done(&l);
+    load_fmt(&l,
+             PAGE_HEAD
+             "local t = {} local x = t\n"
+             "for i = 1, 31 do x.a = {} x = x.a end\n"
+             "routes = { { path = \"/p\", template = \"pages/p\",\n"
+             "  fragments = { f = { origin = \"api\", path = \"/a\", fallback = t } } } }\n",
+             fixtures());
+    CHECK_MSG(l.c != NULL, "%s", l.errs); /* 32 levels */
+    done(&l);
+    load_fmt(&l,
+             PAGE_HEAD
+             "local t = { x = 1 } t.self = t\n"
+             "routes = { { path = \"/p\", template = \"pages/p\",\n"
+             "  fragments = { f = { origin = \"api\", path = \"/a\", fallback = t } } } }\n",
+             fixtures());
+    CHECK(l.c == NULL && l.nlines == 1);
+    CHECK_MSG(has_line(&l, "(does a table hold itself?)", NULL), "%s", l.errs);
+    done(&l);
+    /* 64KB as JSON: { s } is 4 bytes more than s, built to an exact length from
+     * doubled strings (the sandbox has no string library) */
+    for (int extra = 0; extra < 2; extra++) {
+        load_fmt(&l,
+                 PAGE_HEAD
+                 "local d = { \"x\" } for i = 2, 17 do d[i] = d[i - 1] .. d[i - 1] end\n"
+                 "local s, n = \"\", %2$d\n"
+                 "for i = 17, 1, -1 do if n >= #d[i] then s = s .. d[i] n = n - #d[i] end "
+                 "end\n"
+                 "routes = { { path = \"/p\", template = \"pages/p\",\n"
+                 "  fragments = { f = { origin = \"api\", path = \"/a\", fallback = { s "
+                 "} } } } }\n",
+                 fixtures(), 65532 + extra);
+        if (extra == 0) {
+            CHECK_MSG(l.c != NULL, "%s", l.errs);
+        } else {
+            CHECK(l.c == NULL && l.nlines == 1);
+            CHECK_MSG(has_line(&l,
+                               "routes[1].fragments.f.fallback: expected a value of at most "
+                               "64KB as JSON, got more",
+                               NULL),
+                      "%s", l.errs);
+        }
+        done(&l);
+    }
+    /* many small values stop early too */
+    load_fmt(&l,
+             PAGE_HEAD
+             "local t = {} for i = 1, 100000 do t[i] = i end\n"
+             "routes = { { path = \"/p\", template = \"pages/p\",\n"
+             "  fragments = { f = { origin = \"api\", path = \"/a\", fallback = t } } } }\n",
+             fixtures());
+    CHECK(l.c == NULL && l.nlines == 1);
+    CHECK_MSG(has_line(&l, "fallback: expected a value of at most 64KB as JSON", NULL), "%s",
+              l.errs);
+    done(&l);
+
+    /* the template directory is needed as soon as a route has a template */
+    load_fmt(&l, MINIMAL "templates = \"/nonexistent/tessera-templates\"\n"
+                         "routes = { { path = \"/\", template = \"pages/p\" } }\n");
+    CHECK(l.c == NULL && l.nlines == 1);
+    CHECK_MSG(has_line(&l,
+                       "@FILE:2: templates: cannot read the template directory "
+                       "\"/nonexistent/tessera-templates\": No such file or directory "
+                       "(routes[1] has a template)",
+                       NULL),
+              "%s", l.errs);
+    done(&l);
+    load_fmt(&l, MINIMAL "templates = \"\"\n");
+    CHECK(l.c == NULL);
+    CHECK_MSG(has_line(&l,
+                       "@FILE:2: templates: expected a directory path like \"templates\", got "
+                       "\"\"",
+                       NULL),
+              "%s", l.errs);
+    done(&l);
+
+    /* every error at once: a config error and template errors in one report */
+    load_fmt(&l,
+             PAGE_HEAD
+             "routes = {\n"
+             "  { path = \"/a\", template = \"pages/bad\" },\n"
+             "  { path = \"/b\", template = \"pages/nope\", cache = { ttl = \"soon\" } },\n"
+             "}\n",
+             fixtures());
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 3, "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:7: routes[1].template:", "unclosed section"), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:8: routes[2].template:", "not found"), "%s", l.errs);
+    CHECK_MSG(has_line(&l, "@FILE:8: routes[2].cache.ttl:", NULL), "%s", l.errs);
+    done(&l);
+}
+
 static void test_demo_files(void)
 {
     /* __FILE__ is tests/unit/test_cfg.c, absolute under CMake: find conf/ from it */
@@ -1400,14 +1986,30 @@ static void test_demo_files(void)
         CHECK(c->listen[1].tls != NULL && strcmp(c->listen[1].tls->cert, "conf/tls/edge.pem") == 0);
         const struct cfg_origin *api = cfg_origin_find(c, "api");
         CHECK(api != NULL && api->connect_timeout_ms == 100 && api->timeout_ms == 1000);
-        CHECK_INT(c->nroutes, 2);
-        if (c->nroutes == 2) {
-            const struct cfg_route_cache *rc = c->routes[0].cache;
-            CHECK(rc != NULL && c->routes[1].cache == NULL);
+        /* The api route is the cached pass-through, then the catch-all; page routes (with
+         * templates from templates/) come before them */
+        CHECK(c->nroutes >= 2);
+        if (c->nroutes >= 2) {
+            const struct cfg_route *api_route = &c->routes[c->nroutes - 2];
+            const struct cfg_route_cache *rc = api_route->cache;
+            CHECK(strcmp(api_route->path, "/api/*") == 0);
+            CHECK(rc != NULL && c->routes[c->nroutes - 1].cache == NULL);
             if (rc != NULL) {
                 CHECK(LIST_IS(&rc->query_drop, "utm_*", "fbclid", "gclid"));
                 CHECK(list_absent(&rc->query_keep) && list_absent(&rc->strip_cookies));
             }
+        }
+        for (size_t i = 0; i < c->nroutes; i++) {
+            const struct cfg_route *r = &c->routes[i];
+            CHECK((r->origin == NULL) != (r->template == NULL));
+            if (r->template == NULL)
+                continue;
+            CHECK(c->tpl_sets != NULL && r->tpls != NULL);
+            for (size_t ch = 0; r->tpls != NULL && ch < c->channel_names.n; ch++)
+                CHECK_MSG(r->tpls[ch] != NULL, "%s, channel %s", r->template,
+                          c->channel_names.items[ch]);
+            for (size_t j = 0; j < r->nfragments; j++)
+                CHECK(r->fragments[j].route != NULL && r->specs[j].route == r->fragments[j].route);
         }
         CHECK_INT(c->limits.header_size, 16384);
         CHECK_INT(c->limits.uri_size, 8192);
@@ -1654,6 +2256,18 @@ static void test_help(void)
         "routes[i].cache.bypass.cookies ",
         "routes[i].cache.bypass.headers ",
         "routes[i].cache.bypass.query ",
+        "routes[i].template                   template name, 1..256 bytes            optional",
+        "routes[i].fragments                  table of 0..32 NAME = table            optional",
+        "routes[i].fragments.NAME.origin      origin name                            required",
+        "routes[i].fragments.NAME.path        request path, 1..1024 bytes            required",
+        "routes[i].fragments.NAME.timeout     duration 1ms..1m                       default "
+        "\"1s\"",
+        "routes[i].fragments.NAME.required    true or false                          default false",
+        "routes[i].fragments.NAME.fallback    any Lua value as JSON, up to 64KB      optional",
+        "routes[i].fragments.NAME.query ",
+        "routes[i].fragments.NAME.headers ",
+        "templates                            directory path                         default "
+        "\"templates\"",
         "channels                             array of 1..32 tables                  default "
         "{ { name = \"web\" } }",
         "channels[i].name                     channel name, 1..32 bytes              required",
@@ -1845,6 +2459,11 @@ int main(void)
     test_cache_rules_rejected();
     test_channels_accepted();
     test_channels_rejected();
+    test_pages_accepted();
+    test_pages_no_templates_dir();
+    test_fallbacks();
+    test_pages_rejected();
+    test_pages_limits();
     test_help();
     return check_report("test_cfg");
 }

@@ -450,3 +450,163 @@ async function requestStored(c, edge, makePath, { headers = {}, tries = 3 } = {}
 }
 
 module.exports.requestStored = requestStored;
+
+// ---- page routes (p0001-p0002) ----------------------------------------------------
+
+// Lua source for a JS value: strings, numbers, booleans, arrays ({ a, b }) and
+// objects ({ key = v, ["x-y"] = v }; undefined members are left out). A value
+// made by lua('text') is written as that text.
+const LUA_RAW = Symbol('lua');
+function lua(text) { return { [LUA_RAW]: text }; }
+
+function luaString(s) {
+  let out = '"';
+  for (const ch of Buffer.from(String(s), 'utf8')) {
+    if (ch === 0x22) out += '\\"';
+    else if (ch === 0x5c) out += '\\\\';
+    else if (ch === 0x0a) out += '\\n';
+    else if (ch < 0x20 || ch >= 0x7f) out += `\\${String(ch).padStart(3, '0')}`; // bytes, as Lua reads them
+    else out += String.fromCharCode(ch);
+  }
+  return `${out}"`;
+}
+
+function luaValue(v, indent = '') {
+  if (v && typeof v === 'object' && v[LUA_RAW] !== undefined) return v[LUA_RAW];
+  if (typeof v === 'string') return luaString(v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) {
+    if (!v.some((x) => x && typeof x === 'object')) return v.length ? `{ ${v.map((x) => luaValue(x)).join(', ')} }` : '{}';
+    const inner = `${indent}  `;
+    return `{\n${v.map((x) => `${inner}${luaValue(x, inner)},`).join('\n')}\n${indent}}`;
+  }
+  if (v && typeof v === 'object') {
+    const inner = `${indent}  `;
+    const items = Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => {
+      const key = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : `[${luaString(k)}]`;
+      return `${inner}${key} = ${luaValue(x, inner)},`;
+    });
+    return items.length ? `{\n${items.join('\n')}\n${indent}}` : '{}';
+  }
+  throw new Error(`no Lua form for ${typeof v}`);
+}
+
+// The demo's channel rules (conf/tessera.lua): X-Channel wins, then a mobile client
+// hint or User-Agent, else web.
+const DEMO_CHANNELS = `channels = {
+  { name = "web",    header = { ["X-Channel"] = "web" } },
+  { name = "mobile", header = { ["X-Channel"] = "mobile" } },
+  { name = "app",    header = { ["X-Channel"] = "app" } },
+  { name = "mobile", client_hint_mobile = true },
+  { name = "mobile", user_agent = "Android|iPhone|Mobile" },
+  { name = "web" },
+}`;
+
+// A tessera config with page routes. Each route is a plain object written as Lua
+// ({ path, template, cache: { ttl }, fragments: { name: { origin, path, ... } } }
+// or { path, origin, cache }); `templates` is the template directory; `channels`
+// Lua text (the demo's rules by default).
+function pageConfig({ origins, routes, templates, channels = DEMO_CHANNELS, workers = 2, extra = '',
+                      tls = true } = {}) {
+  const o = Object.entries(origins || {}).map(([name, servers]) =>
+    `  ${name} = { servers = { ${servers.map((s) => JSON.stringify(s)).join(', ')} },` +
+    ` connect_timeout = "500ms", timeout = "2s" },`).join('\n');
+  return `workers = ${workers}\nlisten = ${listenEntries(tls)}\n` +
+    `origins = {\n${o}\n}\nroutes = ${luaValue(routes || [])}\n` +
+    `${templates ? `templates = ${luaString(templates)}\n` : ''}${channels}\n${extra}\n`;
+}
+
+// Writes { "pages/x.html.mustache": "text", ... } under a new temporary directory
+// and returns its path (for `templates = ...`).
+function templateDir(files) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-tpl-'));
+  for (const [name, text] of Object.entries(files)) {
+    const file = path.join(dir, name);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+  }
+  return dir;
+}
+
+// A small origin in the test process, for what the demo origin cannot show:
+// every request is recorded ({ method, url, path, query, headers }, headers
+// lower-case) in `requests`; GET /echo... answers that record as JSON
+// (Cache-Control: no-store); serve(path, { status, headers, body, delay }) adds a
+// fixed answer for one path (a body that is not a string is sent as JSON).
+async function startFixtureOrigin() {
+  const requests = [];
+  const fixed = new Map();
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://fixture');
+    const rec = { method: req.method, url: req.url, path: u.pathname,
+                  query: Object.fromEntries(u.searchParams), headers: { ...req.headers } };
+    requests.push(rec);
+    req.resume();
+    req.on('end', () => {
+      const f = fixed.get(u.pathname);
+      if (f) {
+        const body = typeof f.body === 'string' ? f.body : JSON.stringify(f.body);
+        const send = () => {
+          res.writeHead(f.status || 200, { 'content-type': 'application/json', ...(f.headers || {}),
+                                           'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        };
+        if (f.delay) setTimeout(send, f.delay); else send();
+      } else if (u.pathname === '/echo' || u.pathname.startsWith('/echo/')) {
+        const body = JSON.stringify(rec);
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store',
+                             'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json', 'content-length': 21 });
+        res.end('{"error":"not found"}');
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: server.address().port,
+    requests,
+    serve(p, answer) { fixed.set(p, answer); },
+    // The recorded requests whose path is p (or starts with it, for a prefix ending in '/').
+    seen(p) { return requests.filter((r) => (p.endsWith('/') ? r.path.startsWith(p) : r.path === p)); },
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+// The tags of a Surrogate-Key field value (space-separated), in order.
+function surrogateKeys(value) {
+  return String(value || '').split(/\s+/).filter(Boolean);
+}
+
+module.exports.lua = lua;
+module.exports.luaValue = luaValue;
+module.exports.DEMO_CHANNELS = DEMO_CHANNELS;
+module.exports.pageConfig = pageConfig;
+module.exports.templateDir = templateDir;
+module.exports.startFixtureOrigin = startFixtureOrigin;
+module.exports.surrogateKeys = surrogateKeys;
+
+// conf/tessera.lua made runnable in a test: its routes, channels and other keys
+// as written, with ephemeral listeners, no admin listener, two workers, no access
+// log, the api origin at `originPort` and the repository's templates/.
+function demoConfig(originPort, { tls = true } = {}) {
+  let text = fs.readFileSync(path.join(ROOT, 'conf', 'tessera.lua'), 'utf8');
+  const edits = [
+    [/^workers\s*=.*$/m, 'workers = 2'],
+    [/^listen\s*=\s*\{[\s\S]*?^\}/m, `listen = ${listenEntries(tls)}`],
+    [/^admin\s*=.*$/m, ''],
+    [/"127\.0\.0\.1:9000"/, JSON.stringify(`127.0.0.1:${originPort}`)],
+    [/^(\s*access\s*=\s*)"-"/m, '$1false'],
+  ];
+  for (const [re, by] of edits) {
+    if (!re.test(text)) throw new Error(`conf/tessera.lua: no match for ${re}`);
+    text = text.replace(re, by);
+  }
+  return `${text}\ntemplates = ${luaString(path.join(ROOT, 'templates'))}\n`;
+}
+
+module.exports.demoConfig = demoConfig;

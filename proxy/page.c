@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * page: composition of page routes (see page.h).
+ *
+ * The page request keeps its head as it would be forwarded (up__prepare writes
+ * r->fwd.req_head) so that it can be composed later than its dispatch: after a
+ * coalesced wait (rcache.c calls r->rc.fetch), or by a background refresh.
+ * Composing parses that head again, finds the route's parameters, and starts
+ * the fragments; when they are all in, the data is built, the template
+ * rendered, and the page answered through the same calls as an origin's
+ * response (rc_response_* store it, r->ops send it).
+ */
+#include "page.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "channel.h"
+#include "compose.h"
+#include "log.h"
+#include "rcache.h"
+#include "render/tpl.h"
+#include "route.h"
+#include "util.h"
+#include "worker_int.h"
+
+#define PAGE_HEAD_MAX 65536
+#define PAGE_SHORT_TTL 10 /* seconds: a page built with a fallback is kept no longer */
+
+static void on_composed(struct compose *c, void *arg);
+
+static const char *content_type(const struct tpl *t)
+{
+    switch (tpl_escape_for_file(tpl_file(t))) {
+    case TPL_ESCAPE_JSON: return "application/json";
+    case TPL_ESCAPE_NONE: return "text/plain; charset=utf-8";
+    default: return "text/html; charset=utf-8";
+    }
+}
+
+/* Starts composing r from its saved head (r->rc.fetch for pages). */
+static void page_fetch(struct req *r)
+{
+    struct evbuffer *hb = r->fwd.req_head;
+    struct h1_msg *m = xmalloc(sizeof(*m));
+    size_t n = hb ? evbuffer_get_length(hb) : 0;
+    const char *p = n ? (const char *)evbuffer_pullup(hb, -1) : NULL;
+    struct h1_limits lim = {PAGE_HEAD_MAX, PAGE_HEAD_MAX, H1_MAX_HEADERS_CAP};
+    struct route_match rm;
+    const char *q = NULL;
+    if (p == NULL || h1_parse_request(p, n, &lim, m) != H1_OK ||
+        (q = memchr(m->target, '?', m->target_len),
+         route_find(r->cfg, m->target, q ? (size_t)(q - m->target) : m->target_len, &rm) < 0) ||
+        rm.route->template == NULL) {
+        free(m);
+        r->ops->respond(r, 500, "", "page request head lost", 0);
+        return;
+    }
+    const struct cfg_route *route = rm.route;
+    r->compose = compose_start(r, route->specs, route->nfragments, m, &rm, on_composed, r);
+    free(m);
+    if (r->compose == NULL)
+        r->ops->respond(r, 500, "", "a fragment path names a parameter the route lacks", 0);
+}
+
+static int is_json(const char *ctype)
+{
+    return strstr(ctype, "json") != NULL;
+}
+
+/* The data of one fragment, or NULL (then `bad` says why when it failed). */
+static json_t *fragment_data(struct compose *c, size_t i, const struct cfg_fragment *fr,
+                             const char **bad)
+{
+    *bad = NULL;
+    enum compose_state st = compose_state(c, i);
+    if (st == COMPOSE_OK) {
+        size_t len;
+        const char *body = compose_body(c, i, &len);
+        if (!is_json(compose_ctype(c, i)))
+            return json_stringn(body, len); /* HTML or text: inserted as it is */
+        json_error_t je;
+        json_t *v = json_loadb(body, len, JSON_DECODE_ANY, &je);
+        if (v != NULL)
+            return v;
+        log_warn("page", "fragment %s: invalid JSON: %s (line %d)", fr->name, je.text, je.line);
+        *bad = "invalid JSON";
+    } else {
+        *bad = st == COMPOSE_TIMEOUT ? "timeout" : "failed";
+    }
+    return fr->fallback != NULL ? json_incref(fr->fallback) : NULL;
+}
+
+/* Appends the fragment's tags to the page's, each once. */
+static void add_tags(struct evbuffer *tags, const char *t)
+{
+    while (*t != '\0') {
+        size_t n = strcspn(t, " ,");
+        if (n > 0) {
+            size_t have = evbuffer_get_length(tags);
+            const char *all = have ? (const char *)evbuffer_pullup(tags, -1) : "";
+            int dup = 0;
+            for (const char *p = all; !dup && p < all + have;) {
+                size_t k = strcspn(p, " ");
+                dup = k == n && memcmp(p, t, n) == 0;
+                p += k + 1;
+            }
+            if (!dup) {
+                if (have)
+                    evbuffer_add(tags, " ", 1);
+                evbuffer_add(tags, t, n);
+            }
+        }
+        t += n;
+        t += strspn(t, " ,");
+    }
+}
+
+/* Sends the rendered page (and stores it, as rcache decides). */
+static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, int64_t ttl,
+                   struct evbuffer *tags)
+{
+    struct evbuffer *hb = evbuffer_new();
+    size_t blen = evbuffer_get_length(body);
+    evbuffer_add_printf(hb, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n", content_type(t));
+    evbuffer_add_printf(hb, "Cache-Control: max-age=%lld\r\n", (long long)(ttl > 0 ? ttl : 0));
+    const char *vary = channel_vary(r->cfg);
+    if (vary[0] != '\0')
+        evbuffer_add_printf(hb, "Vary: %s\r\n", vary);
+    if (evbuffer_get_length(tags) > 0) {
+        evbuffer_add(hb, "Surrogate-Key: ", 15);
+        evbuffer_add_buffer(hb, tags);
+        evbuffer_add(hb, "\r\n", 2);
+    }
+    evbuffer_add_printf(hb, "Content-Length: %zu\r\n\r\n", blen);
+    size_t hl = evbuffer_get_length(hb);
+    struct h1_msg *m = xmalloc(sizeof(*m));
+    struct h1_limits lim = {PAGE_HEAD_MAX, PAGE_HEAD_MAX, H1_MAX_HEADERS_CAP};
+    if (h1_parse_response((const char *)evbuffer_pullup(hb, -1), hl, &lim, r->head_method, m) !=
+        H1_OK) {
+        free(m);
+        evbuffer_free(hb);
+        r->ops->respond(r, 500, "", "page head unreadable", 0);
+        return;
+    }
+    r->status = 200;
+    r->fwd.up_start_ms = util_now_ms();
+    rc_response_head(r, m);
+    r->ops->response_head(r, m);
+    free(m);
+    evbuffer_free(hb);
+    if (!r->head_method && blen > 0) {
+        rc_response_body(r, body, blen);
+        r->ops->response_body(r, body, blen);
+    }
+    rc_response_end(r, 1);
+    r->ops->response_end(r);
+}
+
+static void on_composed(struct compose *c, void *arg)
+{
+    struct req *r = arg;
+    r->compose = NULL; /* ours now: answering may end r */
+    const struct cfg_route *pr = r->page_route;
+    json_t *data = json_object();
+    struct evbuffer *tags = evbuffer_new();
+    int64_t ttl = INT64_MAX;
+    int failed_status = 0, degraded = 0;
+    char why[256] = "";
+    for (size_t i = 0; i < compose_count(c); i++) {
+        const struct cfg_fragment *fr = &pr->fragments[i];
+        const char *bad;
+        json_t *v = fragment_data(c, i, fr, &bad);
+        if (bad != NULL && fr->required && failed_status == 0) {
+            failed_status = compose_state(c, i) == COMPOSE_TIMEOUT ? 503 : 502;
+            snprintf(why, sizeof(why), "required fragment %s: %s (status %d)", fr->name, bad,
+                     compose_status(c, i));
+        }
+        if (bad != NULL)
+            degraded = 1;
+        if (v != NULL)
+            json_object_set_new(data, fr->name, v);
+        if (bad == NULL && compose_ttl(c, i) < ttl)
+            ttl = compose_ttl(c, i);
+        add_tags(tags, compose_tags(c, i));
+    }
+    compose_free(&c);
+    if (failed_status != 0) {
+        json_decref(data);
+        evbuffer_free(tags);
+        log_warn("page", "%s %s: %s", r->method, r->target, why);
+        r->ops->respond(r, failed_status, "", why, 0);
+        return;
+    }
+    if (ttl == INT64_MAX)
+        ttl = 0;
+    if (degraded && ttl > PAGE_SHORT_TTL)
+        ttl = PAGE_SHORT_TTL;
+    json_object_set_new(data, "channel", json_string(r->channel));
+    const struct tpl *t = pr->tpls[r->channel_idx];
+    struct evbuffer *body = evbuffer_new();
+    struct tpl_error err;
+    int rc = tpl_render(t, data, NULL, body, &err);
+    json_decref(data);
+    if (rc != TPL_OK) {
+        log_warn("page", "%s %s: render: %s", r->method, r->target, err.msg);
+        evbuffer_free(body);
+        evbuffer_free(tags);
+        r->ops->respond(r, 500, "", "the page template failed to render", 0);
+        return;
+    }
+    answer(r, t, body, ttl, tags);
+    evbuffer_free(body);
+    evbuffer_free(tags);
+}
+
+void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_msg *m,
+                   const struct up_target *t)
+{
+    const struct cfg_route *route = rm->route;
+    const char *q = memchr(t->uri, '?', t->uri_len);
+    r->channel = channel_classify(r->cfg, m, q ? q + 1 : NULL,
+                                  q ? t->uri_len - (size_t)(q + 1 - t->uri) : 0);
+    r->channel_idx = 0;
+    for (size_t i = 0; i < r->cfg->channel_names.n; i++)
+        if (r->cfg->channel_names.items[i] == r->channel)
+            r->channel_idx = i;
+    r->page_route = route;
+    r->fetch = page_fetch;
+    int rc = rc_lookup(r, route, m, t);
+    if (rc == RC_ANSWERED)
+        return;
+    up__prepare(r, m, t); /* the head to compose from, now or later */
+    if (rc == RC_WAITING)
+        return;
+    page_fetch(r);
+}
