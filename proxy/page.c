@@ -94,7 +94,22 @@ static json_t *fragment_data(struct compose *c, size_t i, const struct cfg_fragm
     return fr->fallback != NULL ? json_incref(fr->fallback) : NULL;
 }
 
-/* Appends the fragment's tags to the page's, each once. */
+/* Whether the space-separated list all[0..have) holds tag t[0..n). */
+static int has_tag(const char *all, size_t have, const char *t, size_t n)
+{
+    const char *p = all, *end = all + have;
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        size_t k = (size_t)((sp ? sp : end) - p);
+        if (k == n && memcmp(p, t, n) == 0)
+            return 1;
+        p = sp ? sp + 1 : end;
+    }
+    return 0;
+}
+
+/* Appends the fragment's tags (NUL-terminated, separated by spaces or commas)
+ * to the page's, each once. */
 static void add_tags(struct evbuffer *tags, const char *t)
 {
     while (*t != '\0') {
@@ -102,13 +117,7 @@ static void add_tags(struct evbuffer *tags, const char *t)
         if (n > 0) {
             size_t have = evbuffer_get_length(tags);
             const char *all = have ? (const char *)evbuffer_pullup(tags, -1) : "";
-            int dup = 0;
-            for (const char *p = all; !dup && p < all + have;) {
-                size_t k = strcspn(p, " ");
-                dup = k == n && memcmp(p, t, n) == 0;
-                p += k + 1;
-            }
-            if (!dup) {
+            if (!has_tag(all, have, t, n)) {
                 if (have)
                     evbuffer_add(tags, " ", 1);
                 evbuffer_add(tags, t, n);

@@ -52,7 +52,7 @@ enum tpl_status {
     TPL_E_STEPS = -9,     /* render: more than max_steps ops run */
 };
 
-/* The text of a status code; never NULL. */
+/* The text of a status code: static, never NULL. Thread: any. */
 const char *tpl_strerror(int code);
 
 /* How a template escapes {{name}} (triple mustache and {{&name}} never escape). */
@@ -63,7 +63,8 @@ enum tpl_escape {
 };
 
 /* The escaping a template file name implies: "*.html.mustache" HTML,
- * "*.json.mustache" JSON, "*.txt.mustache" none; -1 for any other name. */
+ * "*.json.mustache" JSON, "*.txt.mustache" none; -1 for any other name (the
+ * config layer reports it). Thread: any. */
 int tpl_escape_for_file(const char *file);
 
 /* Errors: code is the tpl_status; msg reads "file:line:col: message" for errors
@@ -101,7 +102,8 @@ struct tpl_set_opts {
     unsigned flags;       /* TPL_SET_* */
 };
 
-/* A new, empty set; opts is copied. Aborts only when memory runs out. */
+/* A new, empty set; opts is copied (load must not be NULL). Owned by the caller,
+ * freed by tpl_set_free. Aborts only when memory runs out. */
 struct tpl_set *tpl_set_new(const struct tpl_set_opts *opts);
 
 /* Frees the set and every template in it. No render may be running. NULL is a
@@ -119,10 +121,12 @@ void tpl_set_free(struct tpl_set *set);
 int tpl_set_add(struct tpl_set *set, const char *name, const struct tpl **out,
                 struct tpl_error *err);
 
-/* The template of that name, or NULL. Thread: any, once built. */
+/* The template of that name, or NULL; it belongs to the set. Thread: any, once
+ * built. */
 const struct tpl *tpl_set_get(const struct tpl_set *set, const char *name);
 
-/* The name under which the template was added, and its file (for messages). */
+/* The name under which the template was added, and its file (for messages);
+ * both belong to the set. Thread: any. */
 const char *tpl_name(const struct tpl *t);
 const char *tpl_file(const struct tpl *t);
 

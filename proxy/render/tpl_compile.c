@@ -152,6 +152,7 @@ static int emit_text(struct tpl_compiler *c, uint32_t p, uint32_t e, int bol, ui
 static int push(struct emitter *e, int mode, uint32_t op, uint32_t strip)
 {
     /* tpl_lex.c bounds the nesting: the stack has room */
+    TPL_ASSERT(e->top < e->c->max_nesting);
     e->top++;
     e->lv[e->top].mode = mode;
     e->lv[e->top].op = op;
@@ -309,6 +310,7 @@ int tpl__compile(struct tpl_set *set, struct tpl *t, struct tpl_error *err)
     e.lv[0].op = TPL_NONE;
     for (i = 0; i < c.ntoks && rc == 0; i++)
         rc = emit_tok(&e, &c.toks[i]);
+    TPL_ASSERT(rc != 0 || e.top == 0); /* tpl_lex.c matched every open tag */
     free(e.lv);
     if (rc != 0)
         goto out;

@@ -33,6 +33,10 @@
 #define TPL_MAX_PARTS 255          /* parts of a dotted name */
 #define TPL_NONE UINT32_MAX
 
+/* Invariants and API misuse: compiled in whatever NDEBUG says (STYLE.md). */
+#define TPL_ASSERT(c) ((c) ? (void)0 : tpl__assert_fail(#c, __FILE__, __LINE__))
+__attribute__((noreturn)) void tpl__assert_fail(const char *expr, const char *file, int line);
+
 enum tpl_op_kind {
     TPL_OP_TEXT,     /* pos, len: text */
     TPL_OP_VAR,      /* name: escaped interpolation */

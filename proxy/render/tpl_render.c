@@ -16,7 +16,6 @@
  */
 #include "tpl_int.h"
 
-#include <assert.h>
 #include <event2/buffer.h>
 
 struct indent {
@@ -300,7 +299,7 @@ static int run(struct render *r, const struct exec *ex, uint32_t from, uint32_t 
         case TPL_OP_PARTIAL:
         case TPL_OP_PARENT: rc = include(r, ex, i); break;
         case TPL_OP_BLOCK: rc = block(r, ex, i); break;
-        default: assert(!"unknown op"); break;
+        default: TPL_ASSERT(!"unknown op"); break;
         }
         if (rc != 0)
             break;
@@ -320,7 +319,7 @@ int tpl_render(const struct tpl *t, const json_t *data, const struct tpl_render_
     struct render r;
     int rc, flushed;
 
-    assert(t != NULL && t->magic == TPL_MAGIC && t->compiled && out != NULL);
+    TPL_ASSERT(t != NULL && t->magic == TPL_MAGIC && t->compiled && out != NULL);
     r.o = opts != NULL ? opts : &defaults;
     r.depth = 0;
     r.max_depth = r.o->max_depth ? r.o->max_depth : TPL_DEFAULT_MAX_DEPTH;

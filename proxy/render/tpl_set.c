@@ -13,11 +13,16 @@
 
 #include "util.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void tpl__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+    abort();
+}
 
 const char *tpl_strerror(int code)
 {
@@ -174,7 +179,7 @@ struct tpl_set *tpl_set_new(const struct tpl_set_opts *opts)
 {
     struct tpl_set *set = xcalloc(1, sizeof(*set));
 
-    assert(opts != NULL && opts->load != NULL);
+    TPL_ASSERT(opts != NULL && opts->load != NULL);
     set->magic = TPL_SET_MAGIC;
     set->opts = *opts;
     if (set->opts.max_nesting == 0)
@@ -200,7 +205,7 @@ void tpl_set_free(struct tpl_set *set)
 
     if (set == NULL)
         return;
-    assert(set->magic == TPL_SET_MAGIC);
+    TPL_ASSERT(set->magic == TPL_SET_MAGIC);
     for (i = 0; i < set->ntpls; i++)
         tpl_free(set->tpls[i]);
     free(set->tpls);
@@ -241,7 +246,7 @@ static int load(struct tpl_set *set, struct tpl *t, struct tpl_error *err)
     }
     if (rc != 0)
         return not_found(set, t, rc, err);
-    assert(src.text != NULL || src.len == 0);
+    TPL_ASSERT(src.text != NULL || src.len == 0);
     t->file = xstrdup(src.file != NULL ? src.file : t->name);
     t->escape = src.escape;
     if (src.len > TPL_MAX_SOURCE)
@@ -269,7 +274,7 @@ int tpl_set_add(struct tpl_set *set, const char *name, const struct tpl **out,
     uint32_t first, i;
     int rc;
 
-    assert(set != NULL && set->magic == TPL_SET_MAGIC && name != NULL);
+    TPL_ASSERT(set != NULL && set->magic == TPL_SET_MAGIC && name != NULL);
     found = tpl__set_find(set, name, strlen(name));
     if (found != NULL) {
         if (out != NULL)
@@ -294,18 +299,18 @@ int tpl_set_add(struct tpl_set *set, const char *name, const struct tpl **out,
 
 const struct tpl *tpl_set_get(const struct tpl_set *set, const char *name)
 {
-    assert(set != NULL && set->magic == TPL_SET_MAGIC);
+    TPL_ASSERT(set != NULL && set->magic == TPL_SET_MAGIC);
     return tpl__set_find(set, name, strlen(name));
 }
 
 const char *tpl_name(const struct tpl *t)
 {
-    assert(t != NULL && t->magic == TPL_MAGIC);
+    TPL_ASSERT(t != NULL && t->magic == TPL_MAGIC);
     return t->name;
 }
 
 const char *tpl_file(const struct tpl *t)
 {
-    assert(t != NULL && t->magic == TPL_MAGIC);
+    TPL_ASSERT(t != NULL && t->magic == TPL_MAGIC);
     return t->file;
 }

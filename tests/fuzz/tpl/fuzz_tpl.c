@@ -8,9 +8,9 @@
  *   bit 2     TPL_SET_MISSING_PARTIAL_EMPTY
  *   bit 3     pending mode: the top-level name "pend" is pending
  *   bit 4     small limits: 512 output bytes, render depth 12
- * Otherwise renders run at most 2^16 ops and write at most 64 KB, to keep
- * inputs fast.
  *   bit 5     compile nesting limit 6
+ * Renders run at most 2^16 ops and write at most 64 KB otherwise, to keep
+ * inputs fast.
  * The set also holds three fixed partials (p1 recursive, p2 and p3 with blocks
  * and a dynamic name) that main may reference; every other partial name is
  * missing. Data is one fixed JSON document.

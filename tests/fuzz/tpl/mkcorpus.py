@@ -33,6 +33,8 @@ OWN = {
     "own-delims": (HTML, "{{=<% %>=}}<%name%> <%{name}%> <%={{ }}=%>{{&name}}"),
     "own-crlf-standalone": (HTML, "a\r\n  {{#t}}\r\n  {{>p1}}\r\n  {{/t}}\r\nb"),
     "own-comment-tags": (HTML, "{{! {{#x}} }}{{!\n}}\n  {{! standalone }}\n"),
+    "own-self-recursion": (HTML, "x{{>main}}"),
+    "own-exponential": (HTML, "{{#list}}{{#list}}{{#list}}{{#list}}{{>p1}}{{>p1}}{{/list}}{{/list}}{{/list}}{{/list}}"),
 }
 
 
