@@ -30,6 +30,11 @@ done
 cat <<MSG
 
 Tessera demo is up (Ctrl-C stops it):
+  open http://127.0.0.1:8080/ in a browser                               (the demo shop)
+  curl -s http://127.0.0.1:8080/product/1                                (a page: web)
+  curl -s -H 'X-Channel: mobile' http://127.0.0.1:8080/product/1         (mobile HTML)
+  curl -s -H 'X-Channel: app' http://127.0.0.1:8080/product/1            (app: JSON view-model)
+  curl -si http://127.0.0.1:8080/product/1 | grep -i 'cache-status\|surrogate-key'
   curl -s http://127.0.0.1:8080/api/product/1
   curl -s --http2-prior-knowledge http://127.0.0.1:8080/api/product/1     (h2c)
   curl -sk --http2 https://127.0.0.1:8443/api/product/1                  (h2 over TLS)
