@@ -10,6 +10,9 @@
  * end of the compose is signalled through an event (next loop turn), never by a
  * call back into the page code from inside compose_start.
  *
+ * The callback runs after any fragment finished (several finishing in one loop
+ * turn give one call): compose_pending says how many are left.
+ *
  * States of a fragment: PENDING -> OK | FAILED | TIMEOUT, once. Its req is ended
  * (logged, cache state released) when it leaves PENDING; the struct and its body
  * live until compose_free.
@@ -90,8 +93,8 @@ static void finish(struct frag *f, enum compose_state st)
         req__end(&f->req);
     }
     struct compose *c = f->c;
-    if (--c->npending == 0)
-        event_active(c->done_ev, EV_TIMEOUT, 0);
+    c->npending--;
+    event_active(c->done_ev, EV_TIMEOUT, 0); /* progress: the page looks on the next turn */
 }
 
 static void on_head(struct req *r, const struct h1_msg *m)
@@ -354,6 +357,11 @@ struct compose *compose_start(struct req *page, const struct compose_spec *specs
 size_t compose_count(const struct compose *c)
 {
     return c->n;
+}
+
+size_t compose_pending(const struct compose *c)
+{
+    return c->npending;
 }
 
 enum compose_state compose_state(const struct compose *c, size_t i)

@@ -6,9 +6,10 @@
  * their own lifetime, coalesced across pages and workers, served stale within
  * their windows, and logged (protocol "fragment"). Results (status, body, the
  * fragment's remaining freshness and Surrogate-Key tags) are kept until
- * compose_free. When every fragment has finished (answered, failed or timed
+ * compose_free. Whenever fragments have finished (answered, failed or timed
  * out) the caller's callback runs, on a later loop turn, never from inside
- * compose_start.
+ * compose_start; compose_pending tells how many are still in flight (0: all
+ * done, the last call).
  *
  * Thread: a compose belongs to the worker of its page request.
  */
@@ -47,7 +48,7 @@ typedef void (*compose_done_cb)(struct compose *c, void *arg);
 
 /* Starts fetching specs[0..n) for the page request `page` (its parsed head m and
  * route match rm give the parameters, query and fields to pass on; nothing of m
- * is used after the call). `done` runs once every fragment has finished.
+ * is used after the call). `done` runs after fragments finish (see above).
  * Returns NULL when a fragment target cannot be built (a parameter the route
  * does not capture): a configuration error caught at load in practice. */
 struct compose *compose_start(struct req *page, const struct compose_spec *specs, size_t n,
@@ -55,6 +56,8 @@ struct compose *compose_start(struct req *page, const struct compose_spec *specs
                               compose_done_cb done, void *arg);
 
 size_t compose_count(const struct compose *c);
+/* Fragments still in flight. */
+size_t compose_pending(const struct compose *c);
 enum compose_state compose_state(const struct compose *c, size_t i);
 /* The fragment's HTTP status (0 when none arrived). */
 int compose_status(const struct compose *c, size_t i);

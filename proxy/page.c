@@ -128,88 +128,182 @@ static void add_tags(struct evbuffer *tags, const char *t)
     }
 }
 
-/* Sends the rendered page (and stores it, as rcache decides). */
-static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, int64_t ttl,
-                   struct evbuffer *tags)
+/* The page's response head, parsed into a new h1_msg (freed by the caller), or
+ * NULL. blen < 0: the length is not known yet (streamed, chunked). */
+static struct h1_msg *page_head(struct req *r, const struct tpl *t, int64_t ttl,
+                                struct evbuffer *tags, long long blen, struct evbuffer *hb)
 {
-    struct evbuffer *hb = evbuffer_new();
-    size_t blen = evbuffer_get_length(body);
     evbuffer_add_printf(hb, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n", content_type(t));
     evbuffer_add_printf(hb, "Cache-Control: max-age=%lld\r\n", (long long)(ttl > 0 ? ttl : 0));
     const char *vary = channel_vary(r->cfg);
     if (vary[0] != '\0')
         evbuffer_add_printf(hb, "Vary: %s\r\n", vary);
-    if (evbuffer_get_length(tags) > 0) {
+    size_t tl = evbuffer_get_length(tags);
+    if (tl > 0) {
         evbuffer_add(hb, "Surrogate-Key: ", 15);
-        evbuffer_add_buffer(hb, tags);
+        evbuffer_add(hb, evbuffer_pullup(tags, -1), tl);
         evbuffer_add(hb, "\r\n", 2);
     }
-    evbuffer_add_printf(hb, "Content-Length: %zu\r\n\r\n", blen);
-    size_t hl = evbuffer_get_length(hb);
+    if (blen >= 0)
+        evbuffer_add_printf(hb, "Content-Length: %lld\r\n\r\n", blen);
+    else
+        evbuffer_add(hb, "Transfer-Encoding: chunked\r\n\r\n", 30);
     struct h1_msg *m = xmalloc(sizeof(*m));
     struct h1_limits lim = {PAGE_HEAD_MAX, PAGE_HEAD_MAX, H1_MAX_HEADERS_CAP};
+    size_t hl = evbuffer_get_length(hb);
     if (h1_parse_response((const char *)evbuffer_pullup(hb, -1), hl, &lim, r->head_method, m) !=
         H1_OK) {
         free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Sends the rendered page, or its rest after the streamed part (and stores it
+ * whole, as rcache decides). */
+static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, int64_t ttl,
+                   struct evbuffer *tags)
+{
+    struct evbuffer *hb = evbuffer_new();
+    size_t blen = evbuffer_get_length(body);
+    struct h1_msg *m = page_head(r, t, ttl, tags, (long long)blen, hb);
+    if (m == NULL) {
         evbuffer_free(hb);
-        r->ops->respond(r, 500, "", "page head unreadable", 0);
+        if (r->page_sent > 0 || r->page_streamed)
+            r->ops->response_abort(r);
+        else
+            r->ops->respond(r, 500, "", "page head unreadable", 0);
         return;
     }
-    r->status = 200;
     r->fwd.up_start_ms = util_now_ms();
-    rc_response_head(r, m);
-    r->ops->response_head(r, m);
+    rc_response_head(r, m); /* the stored head carries the whole length */
+    if (!r->page_streamed) {
+        r->status = 200;
+        r->ops->response_head(r, m);
+    }
     free(m);
     evbuffer_free(hb);
     if (!r->head_method && blen > 0) {
         rc_response_body(r, body, blen);
-        r->ops->response_body(r, body, blen);
+        /* What was streamed is the same prefix: rendering is deterministic. */
+        size_t skip = r->page_sent < blen ? r->page_sent : blen;
+        evbuffer_drain(body, skip);
+        if (blen > skip)
+            r->ops->response_body(r, body, blen - skip);
     }
     rc_response_end(r, 1);
     r->ops->response_end(r);
 }
 
-static void on_composed(struct compose *c, void *arg)
+/* The data of the fragments finished so far; *failed / why when a required
+ * one failed. *ttl and tags over the fragments that answered. */
+static json_t *build_data(struct req *r, struct compose *c, int64_t *ttl, int *degraded,
+                          struct evbuffer *tags, int *failed, char *why, size_t whylen)
 {
-    struct req *r = arg;
-    r->compose = NULL; /* ours now: answering may end r */
     const struct cfg_route *pr = r->page_route;
     json_t *data = json_object();
-    struct evbuffer *tags = evbuffer_new();
-    int64_t ttl = INT64_MAX;
-    int failed_status = 0, degraded = 0;
-    char why[256] = "";
+    *ttl = INT64_MAX;
+    *failed = 0;
+    *degraded = 0;
     for (size_t i = 0; i < compose_count(c); i++) {
+        if (compose_state(c, i) == COMPOSE_PENDING)
+            continue;
         const struct cfg_fragment *fr = &pr->fragments[i];
         const char *bad;
         json_t *v = fragment_data(c, i, fr, &bad);
-        if (bad != NULL && fr->required && failed_status == 0) {
-            failed_status = compose_state(c, i) == COMPOSE_TIMEOUT ? 503 : 502;
-            snprintf(why, sizeof(why), "required fragment %s: %s (status %d)", fr->name, bad,
+        if (bad != NULL && fr->required && *failed == 0) {
+            *failed = compose_state(c, i) == COMPOSE_TIMEOUT ? 503 : 502;
+            snprintf(why, whylen, "required fragment %s: %s (status %d)", fr->name, bad,
                      compose_status(c, i));
         }
         if (bad != NULL)
-            degraded = 1;
+            *degraded = 1;
         if (v != NULL)
             json_object_set_new(data, fr->name, v);
-        if (bad == NULL && compose_ttl(c, i) < ttl)
-            ttl = compose_ttl(c, i);
+        if (bad == NULL && compose_ttl(c, i) < *ttl)
+            *ttl = compose_ttl(c, i);
         add_tags(tags, compose_tags(c, i));
     }
+    if (*ttl == INT64_MAX)
+        *ttl = 0;
+    if (*degraded && *ttl > PAGE_SHORT_TTL)
+        *ttl = PAGE_SHORT_TTL;
+    json_object_set_new(data, "channel", json_string(r->channel));
+    return data;
+}
+
+/* tpl_render's pending test: a fragment still in flight. */
+static int fragment_pending(void *arg, const char *top, size_t len)
+{
+    struct req *r = arg;
+    const struct cfg_route *pr = r->page_route;
+    for (size_t i = 0; i < pr->nfragments; i++) {
+        const char *n = pr->fragments[i].name;
+        if (strlen(n) == len && memcmp(n, top, len) == 0)
+            return compose_state(r->compose, i) == COMPOSE_PENDING;
+    }
+    return 0;
+}
+
+/* Every required fragment is in and some optional ones are not: sends the
+ * head and the page up to the first place that needs a missing fragment. */
+static void stream_start(struct req *r, const struct tpl *t, json_t *data, int64_t ttl,
+                         struct evbuffer *tags)
+{
+    struct evbuffer *out = evbuffer_new();
+    struct tpl_render_opts o = {0};
+    o.is_pending = fragment_pending;
+    o.pending_arg = r;
+    struct tpl_error err;
+    int rc = tpl_render(t, data, &o, out, &err);
+    size_t n = evbuffer_get_length(out);
+    if (rc == TPL_PENDING && n > 0) {
+        struct evbuffer *hb = evbuffer_new();
+        struct h1_msg *m = page_head(r, t, ttl, tags, -1, hb);
+        if (m != NULL) {
+            r->status = 200;
+            r->page_streamed = 1;
+            r->ops->response_head(r, m);
+            free(m);
+            r->page_sent = n;
+            r->ops->response_body(r, out, n);
+        }
+        evbuffer_free(hb);
+    }
+    evbuffer_free(out);
+}
+
+static void on_composed(struct compose *c, void *arg)
+{
+    struct req *r = arg;
+    const struct cfg_route *pr = r->page_route;
+    const struct tpl *t = pr->tpls[r->channel_idx];
+    int pending = compose_pending(c) > 0;
+    if (pending && (r->page_streamed || r->head_method))
+        return;
+    for (size_t i = 0; pending && i < compose_count(c); i++)
+        if (pr->fragments[i].required && compose_state(c, i) == COMPOSE_PENDING)
+            return; /* nothing to show before the required ones */
+    struct evbuffer *tags = evbuffer_new();
+    int64_t ttl;
+    int failed, degraded;
+    char why[256] = "";
+    json_t *data = build_data(r, c, &ttl, &degraded, tags, &failed, why, sizeof(why));
+    if (pending && failed == 0) {
+        stream_start(r, t, data, ttl, tags);
+        json_decref(data);
+        evbuffer_free(tags);
+        return;
+    }
+    r->compose = NULL; /* ours now: answering may end r; in-flight ones are cancelled */
     compose_free(&c);
-    if (failed_status != 0) {
+    if (failed != 0) {
         json_decref(data);
         evbuffer_free(tags);
         log_warn("page", "%s %s: %s", r->method, r->target, why);
-        r->ops->respond(r, failed_status, "", why, 0);
+        r->ops->respond(r, failed, "", why, 0);
         return;
     }
-    if (ttl == INT64_MAX)
-        ttl = 0;
-    if (degraded && ttl > PAGE_SHORT_TTL)
-        ttl = PAGE_SHORT_TTL;
-    json_object_set_new(data, "channel", json_string(r->channel));
-    const struct tpl *t = pr->tpls[r->channel_idx];
     struct evbuffer *body = evbuffer_new();
     struct tpl_error err;
     int rc = tpl_render(t, data, NULL, body, &err);
@@ -218,7 +312,10 @@ static void on_composed(struct compose *c, void *arg)
         log_warn("page", "%s %s: render: %s", r->method, r->target, err.msg);
         evbuffer_free(body);
         evbuffer_free(tags);
-        r->ops->respond(r, 500, "", "the page template failed to render", 0);
+        if (r->page_streamed)
+            r->ops->response_abort(r);
+        else
+            r->ops->respond(r, 500, "", "the page template failed to render", 0);
         return;
     }
     answer(r, t, body, ttl, tags);

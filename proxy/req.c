@@ -76,6 +76,8 @@ void req__begin(struct req *r)
     r->page_route = NULL;
     r->channel = NULL;
     r->channel_idx = 0;
+    r->page_streamed = 0;
+    r->page_sent = 0;
     r->method[0] = '\0';
     r->target_len = 0;
     r->ua[0] = r->referer[0] = '\0';

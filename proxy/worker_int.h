@@ -245,6 +245,8 @@ struct req {
     const char *channel; /* NULL: not classified (the key has no channel part) */
     size_t channel_idx;
     struct compose *compose;
+    unsigned page_streamed : 1; /* the head (chunked) and page_sent bytes went out */
+    size_t page_sent;
     int64_t age;            /* Age to send (a cache hit), or -1 */
     char cache_status[128]; /* Cache-Status to send, or "" */
 };

@@ -248,7 +248,7 @@ describe('h1', () => {
     const path = `/hit/${newId()}`;
     const first = await c.request({ edge, path });
     assert.strictEqual(first.status, 200, first.body);
-    assert.match(first.headers['cache-status'], /^tessera; fwd=miss; stored; ttl=\d+/);
+    assert.match(first.headers['cache-status'], /^tessera; fwd=miss(; stored; ttl=\d+)?$/); // streamed: not yet
     let second;
     const d = await h.originDelta(origin, async () => { second = await c.request({ edge, path }); });
     assert.strictEqual(d.requests, 0);
@@ -382,7 +382,9 @@ for (const proto of ['h2c', 'h2']) {
       assert.strictEqual(d.requests, 6);
       assert.ok(ms < 200, `the page took ${ms.toFixed(0)} ms`);
       assert.ok(r.body.includes(`<h1>${product.name}</h1>`), r.body);
-      assert.match(r.headers['cache-status'], /^tessera; fwd=miss; stored; ttl=\d+/);
+      // A page streamed before its last optional fragments (p0003) sent its
+      // head before it was stored: then Cache-Status cannot say "stored" yet.
+      assert.match(r.headers['cache-status'], /^tessera; fwd=miss(; stored; ttl=\d+)?$/);
       let hit;
       const d2 = await h.originDelta(origin, async () => { hit = await c.request({ edge, path: `/six/${id}` }); });
       assert.strictEqual(d2.requests, 0);
