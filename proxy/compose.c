@@ -48,6 +48,7 @@ struct frag {
     uint64_t end_ms;
     char tags[FRAG_TAGS_MAX];
     char ctype[64];         /* Content-Type, truncated */
+    char cenc[32];          /* Content-Encoding, truncated */
     unsigned ended : 1;     /* req__end ran */
     unsigned too_large : 1; /* the body went over FRAG_BODY_MAX: drained, then failed */
 };
@@ -121,6 +122,13 @@ static void on_head(struct req *r, const struct h1_msg *m)
     if (ct >= 0)
         memcpy(f->ctype, m->headers[ct].value, cl);
     f->ctype[cl] = '\0';
+    int ce = h1_header_find(m, "content-encoding", 0);
+    size_t el = ce >= 0 ? m->headers[ce].value_len : 0;
+    if (el >= sizeof(f->cenc))
+        el = sizeof(f->cenc) - 1; /* a longer list is no coding we decode anyway */
+    if (ce >= 0)
+        memcpy(f->cenc, m->headers[ce].value, el);
+    f->cenc[el] = '\0';
 }
 
 static void on_body(struct req *r, struct evbuffer *src, size_t n)
@@ -389,6 +397,11 @@ int64_t compose_ttl(const struct compose *c, size_t i)
 const char *compose_ctype(const struct compose *c, size_t i)
 {
     return c->frags[i].ctype;
+}
+
+const char *compose_cenc(const struct compose *c, size_t i)
+{
+    return c->frags[i].cenc;
 }
 
 const char *compose_tags(const struct compose *c, size_t i)

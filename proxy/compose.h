@@ -67,6 +67,8 @@ const char *compose_body(struct compose *c, size_t i, size_t *len);
 int64_t compose_ttl(const struct compose *c, size_t i);
 /* Its Content-Type, lower-case not guaranteed, truncated to 63 bytes ("" when none). */
 const char *compose_ctype(const struct compose *c, size_t i);
+/* Its Content-Encoding ("" when none). */
+const char *compose_cenc(const struct compose *c, size_t i);
 /* Its Surrogate-Key field value ("" when none). */
 const char *compose_tags(const struct compose *c, size_t i);
 /* Milliseconds from compose_start to the fragment's end. */

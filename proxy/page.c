@@ -19,6 +19,7 @@
 
 #include "cfg.h"
 #include "channel.h"
+#include "codec.h"
 #include "compose.h"
 #include "log.h"
 #include "rcache.h"
@@ -28,7 +29,8 @@
 #include "worker_int.h"
 
 #define PAGE_HEAD_MAX 65536
-#define PAGE_SHORT_TTL 10 /* seconds: a page built with a fallback is kept no longer */
+#define PAGE_FRAGMENT_MAX (8u << 20) /* a fragment decoded larger fails */
+#define PAGE_SHORT_TTL 10            /* seconds: a page built with a fallback is kept no longer */
 
 static void on_composed(struct compose *c, void *arg);
 
@@ -80,13 +82,32 @@ static json_t *fragment_data(struct compose *c, size_t i, const struct cfg_fragm
     if (st == COMPOSE_OK) {
         size_t len;
         const char *body = compose_body(c, i, &len);
-        if (!is_json(compose_ctype(c, i)))
-            return json_stringn(body, len); /* HTML or text: inserted as it is */
+        const char *ce = compose_cenc(c, i);
+        int enc = codec_from_field(ce, strlen(ce));
+        struct evbuffer *plain = NULL;
+        if (enc != CODEC_IDENTITY) {
+            /* Decoded before use (never passed on compressed inside a page). */
+            plain = evbuffer_new();
+            if (enc < 0 || codec_decode(enc, body, len, PAGE_FRAGMENT_MAX, plain) != 0) {
+                log_warn("page", "fragment %s: cannot decode Content-Encoding \"%s\"", fr->name,
+                         ce);
+                evbuffer_free(plain);
+                *bad = "undecodable body";
+                return fr->fallback != NULL ? json_incref(fr->fallback) : NULL;
+            }
+            len = evbuffer_get_length(plain);
+            body = len > 0 ? (const char *)evbuffer_pullup(plain, -1) : "";
+        }
+        json_t *v = NULL;
         json_error_t je;
-        json_t *v = json_loadb(body, len, JSON_DECODE_ANY, &je);
+        if (!is_json(compose_ctype(c, i)))
+            v = json_stringn(body, len); /* HTML or text: inserted as it is */
+        else if ((v = json_loadb(body, len, JSON_DECODE_ANY, &je)) == NULL)
+            log_warn("page", "fragment %s: invalid JSON: %s (line %d)", fr->name, je.text, je.line);
+        if (plain != NULL)
+            evbuffer_free(plain);
         if (v != NULL)
             return v;
-        log_warn("page", "fragment %s: invalid JSON: %s (line %d)", fr->name, je.text, je.line);
         *bad = "invalid JSON";
     } else {
         *bad = st == COMPOSE_TIMEOUT ? "timeout" : "failed";
@@ -135,9 +156,10 @@ static struct h1_msg *page_head(struct req *r, const struct tpl *t, int64_t ttl,
 {
     evbuffer_add_printf(hb, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n", content_type(t));
     evbuffer_add_printf(hb, "Cache-Control: max-age=%lld\r\n", (long long)(ttl > 0 ? ttl : 0));
+    if (r->page_enc != CODEC_IDENTITY)
+        evbuffer_add_printf(hb, "Content-Encoding: %s\r\n", codec_name(r->page_enc));
     const char *vary = channel_vary(r->cfg);
-    if (vary[0] != '\0')
-        evbuffer_add_printf(hb, "Vary: %s\r\n", vary);
+    evbuffer_add_printf(hb, "Vary: Accept-Encoding%s%s\r\n", vary[0] != '\0' ? ", " : "", vary);
     size_t tl = evbuffer_get_length(tags);
     if (tl > 0) {
         evbuffer_add(hb, "Surrogate-Key: ", 15);
@@ -165,10 +187,26 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
                    struct evbuffer *tags)
 {
     struct evbuffer *hb = evbuffer_new();
+    struct evbuffer *enc = NULL;
+    if (r->page_enc != CODEC_IDENTITY) {
+        /* Stored and sent in the client's coding (one cache entry per coding). */
+        enc = evbuffer_new();
+        size_t n = evbuffer_get_length(body);
+        if (codec_encode(r->page_enc, n ? evbuffer_pullup(body, -1) : (const unsigned char *)"", n,
+                         enc) != 0) {
+            evbuffer_free(enc);
+            evbuffer_free(hb);
+            r->ops->respond(r, 500, "", "page could not be compressed", 0);
+            return;
+        }
+        body = enc;
+    }
     size_t blen = evbuffer_get_length(body);
     struct h1_msg *m = page_head(r, t, ttl, tags, (long long)blen, hb);
     if (m == NULL) {
         evbuffer_free(hb);
+        if (enc != NULL)
+            evbuffer_free(enc);
         if (r->page_sent > 0 || r->page_streamed)
             r->ops->response_abort(r);
         else
@@ -191,6 +229,8 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
         if (blen > skip)
             r->ops->response_body(r, body, blen - skip);
     }
+    if (enc != NULL)
+        evbuffer_free(enc);
     rc_response_end(r, 1);
     r->ops->response_end(r);
 }
@@ -279,7 +319,8 @@ static void on_composed(struct compose *c, void *arg)
     const struct cfg_route *pr = r->page_route;
     const struct tpl *t = pr->tpls[r->channel_idx];
     int pending = compose_pending(c) > 0;
-    if (pending && (r->page_streamed || r->head_method))
+    /* Streaming is for identity only: a compressed page goes out whole. */
+    if (pending && (r->page_streamed || r->head_method || r->page_enc != CODEC_IDENTITY))
         return;
     for (size_t i = 0; pending && i < compose_count(c); i++)
         if (pr->fragments[i].required && compose_state(c, i) == COMPOSE_PENDING)
@@ -336,6 +377,8 @@ void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_
             r->channel_idx = i;
     r->page_route = route;
     r->fetch = page_fetch;
+    r->page_enc = (int)codec_pick(m);
+    r->key_extra = r->page_enc != CODEC_IDENTITY ? codec_name(r->page_enc) : NULL;
     int rc = rc_lookup(r, route, m, t);
     if (rc == RC_ANSWERED)
         return;

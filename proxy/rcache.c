@@ -340,6 +340,8 @@ static int build_key(struct req *r, const struct h1_msg *m, const struct up_targ
         key_add_query(&kb, q + 1, t->uri_len - plen - 1, &qr);
     if (r->channel != NULL)
         key_add_part(&kb, KEY_TAG_CHANNEL, r->channel, strlen(r->channel));
+    if (r->key_extra != NULL)
+        key_add_part(&kb, KEY_TAG_EXTRA, r->key_extra, strlen(r->key_extra));
     int err = key_finish(&kb, &rc->hlo, &rc->hhi, &rc->key_len);
     rc->base_hlo = rc->hlo;
     rc->base_hhi = rc->hhi;
@@ -637,6 +639,8 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     b->page_route = r->page_route;
     b->channel = r->channel;
     b->channel_idx = r->channel_idx;
+    b->page_enc = r->page_enc;
+    b->key_extra = r->key_extra;
     up__prepare(b, m, t);
     if (b->fetch != NULL)
         b->fetch(b); /* a page: composed again */

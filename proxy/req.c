@@ -78,6 +78,8 @@ void req__begin(struct req *r)
     r->channel_idx = 0;
     r->page_streamed = 0;
     r->page_sent = 0;
+    r->page_enc = 0;
+    r->key_extra = NULL;
     r->method[0] = '\0';
     r->target_len = 0;
     r->ua[0] = r->referer[0] = '\0';

@@ -246,6 +246,8 @@ struct req {
     size_t channel_idx;
     struct compose *compose;
     unsigned page_streamed : 1; /* the head (chunked) and page_sent bytes went out */
+    int page_enc;               /* enum codec_enc the page is answered in */
+    const char *key_extra;      /* one more part for the cache key (a page's coding), or NULL */
     size_t page_sent;
     int64_t age;            /* Age to send (a cache hit), or -1 */
     char cache_status[128]; /* Cache-Status to send, or "" */

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libevent-dev libluajit2-5.1-dev libxxhash-dev
-      libnghttp2-dev libmbedtls-dev libjansson-dev openssl nghttp2-client
+      libnghttp2-dev libmbedtls-dev libjansson-dev zlib1g-dev libbrotli-dev openssl nghttp2-client
       clang libclang-rt-14-dev curl netcat-openbsd)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 if [ "${1:-}" = "loadtest" ]; then
