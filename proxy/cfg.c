@@ -1953,7 +1953,8 @@ static void check_routes(struct loader *ld, struct cfg *c, int idx)
             memcpy(h->path, "fragment:", sizeof("fragment:") - 1);
             memcpy(h->path + sizeof("fragment:") - 1, fr->name, n + 1);
             h->origin = fr->origin;
-            h->cache = xcalloc(1, sizeof(*h->cache)); /* the origin's headers decide */
+            h->cache = xcalloc(1, sizeof(*h->cache));            /* the origin's headers decide */
+            h->cache->stale_if_error_ms = fr->stale_if_error_ms; /* last good copy */
         }
         if (r->nfragments > 0) {
             r->specs = xcalloc(r->nfragments, sizeof(*r->specs));

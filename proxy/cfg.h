@@ -114,6 +114,7 @@ struct cfg_fragment {
     const struct cfg_origin *origin; /* origin, resolved by name (also route->origin) */
     char *path;                      /* "/api/product/:id": :name from the page's route */
     uint64_t timeout_ms;             /* timeout, default 1s */
+    uint64_t stale_if_error_ms;      /* stale_if_error: last good copy window, default 0 */
     int required;                    /* required = true: its failure fails the page */
     struct cfg_strlist query;        /* page query parameters passed on */
     struct cfg_strlist headers;      /* page request fields passed on (lower-cased) */

@@ -155,6 +155,9 @@
     X(required, BOOL, required, 0, 0, "false", "",                                                 \
       "true: the page fails (502, 503 on a timeout) when this fragment fails; false: it renders "  \
       "with fallback")                                                                             \
+    X(stale_if_error, DURATION, stale_if_error_ms, 0, 365 * CFG__MS_D, "0s", "",                   \
+      "when the fragment fails or times out, use its last good copy this long after it expired "   \
+      "(before fallback); the origin's own stale-if-error counts when longer")                     \
     X(fallback, JSON, fallback, 0, 64 * CFG__KB, "nil", "",                                        \
       "data used when the fragment fails: a Lua value as JSON ({ k = v } an object, { a, b } an "  \
       "array, {} an empty object, integers stay integers); at most 64KB as JSON, 32 levels deep")  \

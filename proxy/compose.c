@@ -193,6 +193,14 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     struct frag *f = arg;
     log_info("compose", "fragment %s timed out after %llu ms", f->spec->name,
              (unsigned long long)f->spec->timeout_ms);
+    struct req *r = &f->req;
+    if (rc_has_stale(r) && !r->fwd.resp_started) {
+        /* Its last good copy, within its stale-if-error window, before any
+         * fallback: the origin exchange is dropped and the copy answers. */
+        up__abort(r);
+        if (rc_serve_stale(r, 504) && f->state != COMPOSE_PENDING)
+            return;
+    }
     finish(f, COMPOSE_TIMEOUT);
 }
 
