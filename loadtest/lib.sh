@@ -4,7 +4,8 @@
 # BUILD, WORKERS, START_TIMEOUT_S and KEEP. It then calls lt_start, which makes
 # the temporary directory $RUN and installs the EXIT trap that stops, in reverse
 # order, every process registered with `started` (SIGTERM, then SIGKILL after
-# 5 s) and removes $RUN unless KEEP=1 or the runner failed.
+# 5 s), removes the directories listed in SCRATCH_DIRS, and removes $RUN unless
+# KEEP=1 or the runner failed.
 # shellcheck shell=bash
 
 log() { printf '[%s] %s\n' "$PROG" "$*" >&2; }
@@ -18,6 +19,10 @@ duration_ok() { [[ "$1" =~ ^[0-9]+[smh]?$ ]]; }
 PIDS=()       # processes we started, stopped in reverse order
 PID_NAMES=()
 CLIENT_PID="" # the load generator in progress, if any
+# Directories a runner made outside $RUN (e.g. a cache on tmpfs): removed on
+# exit once every process has stopped, even with KEEP=1 (they hold data, not
+# logs). Empty unless a runner adds to it.
+SCRATCH_DIRS=()
 
 started() { PIDS+=("$1"); PID_NAMES+=("$2"); }
 
@@ -43,6 +48,7 @@ lt_cleanup() {
         fi
         wait "$pid" 2>/dev/null || true
     done
+    for i in "${SCRATCH_DIRS[@]}"; do rm -rf "$i"; done
     if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
         log "logs and configs kept in $RUN"
     else
