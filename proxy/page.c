@@ -47,7 +47,7 @@ static const char *content_type(const struct tpl *t)
 static void page_fetch(struct req *r)
 {
     struct evbuffer *hb = r->fwd.req_head;
-    struct h1_msg *m = xmalloc(sizeof(*m));
+    struct h1_msg *m = &r->w->page_msg; /* one at a time, never across a callback */
     size_t n = hb ? evbuffer_get_length(hb) : 0;
     const char *p = n ? (const char *)evbuffer_pullup(hb, -1) : NULL;
     struct h1_limits lim = {PAGE_HEAD_MAX, PAGE_HEAD_MAX, H1_MAX_HEADERS_CAP};
@@ -57,13 +57,11 @@ static void page_fetch(struct req *r)
         (q = memchr(m->target, '?', m->target_len),
          route_find(r->cfg, m->target, q ? (size_t)(q - m->target) : m->target_len, &rm) < 0) ||
         rm.route->template == NULL) {
-        free(m);
         r->ops->respond(r, 500, "", "page request head lost", 0);
         return;
     }
     const struct cfg_route *route = rm.route;
     r->compose = compose_start(r, route->specs, route->nfragments, m, &rm, on_composed, r);
-    free(m);
     if (r->compose == NULL)
         r->ops->respond(r, 500, "", "a fragment path names a parameter the route lacks", 0);
 }
@@ -170,12 +168,11 @@ static struct h1_msg *page_head(struct req *r, const struct tpl *t, int64_t ttl,
         evbuffer_add_printf(hb, "Content-Length: %lld\r\n\r\n", blen);
     else
         evbuffer_add(hb, "Transfer-Encoding: chunked\r\n\r\n", 30);
-    struct h1_msg *m = xmalloc(sizeof(*m));
+    struct h1_msg *m = &r->w->page_msg; /* one at a time, never across a callback */
     struct h1_limits lim = {PAGE_HEAD_MAX, PAGE_HEAD_MAX, H1_MAX_HEADERS_CAP};
     size_t hl = evbuffer_get_length(hb);
     if (h1_parse_response((const char *)evbuffer_pullup(hb, -1), hl, &lim, r->head_method, m) !=
         H1_OK) {
-        free(m);
         return NULL;
     }
     return m;
@@ -219,7 +216,6 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
         r->status = 200;
         r->ops->response_head(r, m);
     }
-    free(m);
     evbuffer_free(hb);
     if (!r->head_method && blen > 0) {
         rc_response_body(r, body, blen);
@@ -304,7 +300,6 @@ static void stream_start(struct req *r, const struct tpl *t, json_t *data, int64
             r->status = 200;
             r->page_streamed = 1;
             r->ops->response_head(r, m);
-            free(m);
             r->page_sent = n;
             r->ops->response_body(r, out, n);
         }

@@ -93,6 +93,7 @@ struct worker {
 
     struct h1_msg msg;                       /* scratch for the head being parsed (one at a time) */
     struct h1_msg aux;                       /* rcache.c: a second head (request sent upstream) */
+    struct h1_msg page_msg;                  /* page.c: a page's request or response head */
     struct evbuffer *scratch;                /* body bytes handed on from chunked origins */
     TAILQ_HEAD(rc_mailbox, rc_wait) rc_mail; /* coalesced requests to wake (rcache.c) */
     struct event *rc_ev;
