@@ -177,6 +177,31 @@ static void hb_field(struct hbuf *b, const char *name, size_t nlen, const char *
     HB_LIT(b, "\r\n");
 }
 
+/* Age and Cache-Status of a cached route's response. */
+static void hb_cache_fields(struct hbuf *b, const struct req *r)
+{
+    if (r->age >= 0) {
+        HB_LIT(b, "Age: ");
+        hb_u64(b, (uint64_t)r->age);
+        HB_LIT(b, "\r\n");
+    }
+    if (r->cache_status[0] != '\0')
+        hb_field(b, "Cache-Status", 12, r->cache_status, strlen(r->cache_status));
+}
+
+/* Connection: close when this is the last response, the empty line, and the
+ * head committed to the output buffer. */
+static void hb_finish(struct hbuf *b, struct conn *c, struct req *r, struct evbuffer *out,
+                      struct evbuffer_iovec *vec)
+{
+    if (c->close_after || !c->keep_alive || c->w->draining)
+        HB_LIT(b, "Connection: close\r\n");
+    HB_LIT(b, "\r\n");
+    vec->iov_len = b->len;
+    evbuffer_commit_space(out, vec, 1);
+    r->bytes_out += b->len;
+}
+
 static void h1_response_head(struct req *r, const struct h1_msg *m)
 {
     struct conn *c = conn_of(r);
@@ -226,13 +251,7 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
         }
     }
     HB_LIT(&b, "1.1 tessera\r\n");
-    if (r->age >= 0) {
-        HB_LIT(&b, "Age: ");
-        hb_u64(&b, (uint64_t)r->age);
-        HB_LIT(&b, "\r\n");
-    }
-    if (r->cache_status[0] != '\0')
-        hb_field(&b, "Cache-Status", 12, r->cache_status, strlen(r->cache_status));
+    hb_cache_fields(&b, r);
     c->chunked_out = 0;
     switch (m->body) {
     case H1_BODY_LENGTH:
@@ -254,12 +273,7 @@ static void h1_response_head(struct req *r, const struct h1_msg *m)
             HB_LIT(&b, "Content-Length: 0\r\n");
         break;
     }
-    if (c->close_after || !c->keep_alive || c->w->draining)
-        HB_LIT(&b, "Connection: close\r\n");
-    HB_LIT(&b, "\r\n");
-    vec.iov_len = b.len;
-    evbuffer_commit_space(out, &vec, 1);
-    r->bytes_out += b.len;
+    hb_finish(&b, c, r, out, &vec);
 }
 
 /* A stored head from the cache, written as it is (rcache.c made it: status
@@ -278,20 +292,9 @@ static void h1_stored_head(struct req *r, const char *head, size_t len)
     struct hbuf b = {vec.iov_base, 0};
     hb_add(&b, head, len - 2);
     HB_LIT(&b, "Via: 1.1 tessera\r\n");
-    if (r->age >= 0) {
-        HB_LIT(&b, "Age: ");
-        hb_u64(&b, (uint64_t)r->age);
-        HB_LIT(&b, "\r\n");
-    }
-    if (r->cache_status[0] != '\0')
-        hb_field(&b, "Cache-Status", 12, r->cache_status, strlen(r->cache_status));
+    hb_cache_fields(&b, r);
     c->chunked_out = 0;
-    if (c->close_after || !c->keep_alive || c->w->draining)
-        HB_LIT(&b, "Connection: close\r\n");
-    HB_LIT(&b, "\r\n");
-    vec.iov_len = b.len;
-    evbuffer_commit_space(out, &vec, 1);
-    r->bytes_out += b.len;
+    hb_finish(&b, c, r, out, &vec);
 }
 
 static void h1_response_body(struct req *r, struct evbuffer *src, size_t n)

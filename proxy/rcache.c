@@ -320,6 +320,13 @@ static size_t to_fields(const struct h1_msg *m, struct cc_field *f, size_t cap)
     return n;
 }
 
+/* The route's query keep/drop lists, as the key builder takes them. */
+static struct key_query_rules query_rules(const struct cfg_route_cache *cr)
+{
+    return (struct key_query_rules){(const char *const *)cr->query_keep.items, cr->query_keep.n,
+                                    (const char *const *)cr->query_drop.items, cr->query_drop.n};
+}
+
 static int build_key(struct req *r, const struct h1_msg *m, const struct up_target *t)
 {
     struct rc_state *rc = &r->rc;
@@ -333,9 +340,7 @@ static int build_key(struct req *r, const struct h1_msg *m, const struct up_targ
     key_add_host(&kb, host ? host : "", host ? host_len : 0, r->tls);
     rc->host_end = kb.len;
     key_add_path(&kb, t->uri, plen);
-    const struct cfg_route_cache *cr = rc->rules;
-    struct key_query_rules qr = {(const char *const *)cr->query_keep.items, cr->query_keep.n,
-                                 (const char *const *)cr->query_drop.items, cr->query_drop.n};
+    struct key_query_rules qr = query_rules(rc->rules);
     if (q != NULL)
         key_add_query(&kb, q + 1, t->uri_len - plen - 1, &qr);
     if (r->channel != NULL)
@@ -989,9 +994,7 @@ static void invalidate_uri(struct req *r, const char *v, size_t n)
     const char *q = memchr(path, '?', plen);
     size_t pl = q ? (size_t)(q - path) : plen;
     key_add_path(&kb, pl ? path : "/", pl ? pl : 1);
-    const struct cfg_route_cache *cr = rc->rules;
-    struct key_query_rules qr = {(const char *const *)cr->query_keep.items, cr->query_keep.n,
-                                 (const char *const *)cr->query_drop.items, cr->query_drop.n};
+    struct key_query_rules qr = query_rules(rc->rules);
     if (q != NULL)
         key_add_query(&kb, q + 1, plen - pl - 1, &qr);
     uint64_t lo, hi;
