@@ -229,7 +229,14 @@ static int worker_init(struct origin_server *srv, struct origin_worker *w, unsig
     atomic_init(&w->requests, 0);
     atomic_init(&w->conditional, 0);
     atomic_init(&w->not_modified, 0);
-    w->base = event_base_new();
+    /* Precise timers (timerfd): ?delay=20 answers after 20 ms, not after up to
+     * a millisecond more (epoll_wait's timeout is whole milliseconds). */
+    struct event_config *ec = event_config_new();
+    if (ec != NULL)
+        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = ec != NULL ? event_base_new_with_config(ec) : NULL;
+    if (ec != NULL)
+        event_config_free(ec);
     if (w->base == NULL) {
         errorf(err, errlen, "worker %u: event_base_new failed", index);
         return -1;

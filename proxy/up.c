@@ -478,9 +478,14 @@ static void relay_body(struct req *r, struct up_conn *u)
         if (n > f->resp_remaining)
             n = (size_t)f->resp_remaining;
         rc_response_body(r, in, n);
-        r->ops->response_body(r, in, n);
         f->resp_remaining -= n;
         done = f->resp_remaining == 0;
+        /* The client may read the last byte as soon as it is written, and
+         * send its next request: the object is stored (and the flight
+         * ended) before the last bytes go out, so that request is a hit. */
+        if (done)
+            rc_response_end(r, 1);
+        r->ops->response_body(r, in, n);
         break;
     case H1_BODY_UNTIL_CLOSE: r->ops->response_body(r, in, n); break;
     case H1_BODY_CHUNKED: {
