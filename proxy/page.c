@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "codec.h"
 #include "compose.h"
+#include "jarena.h"
 #include "log.h"
 #include "rcache.h"
 #include "render/tpl.h"
@@ -217,8 +218,10 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
         r->ops->response_head(r, m);
     }
     evbuffer_free(hb);
-    if (!r->head_method && blen > 0) {
+    if (!r->head_method && blen > 0)
         rc_response_body(r, body, blen);
+    rc_response_end(r, 1); /* stored before the client can see the last byte */
+    if (!r->head_method && blen > 0) {
         /* What was streamed is the same prefix: rendering is deterministic. */
         size_t skip = r->page_sent < blen ? r->page_sent : blen;
         evbuffer_drain(body, skip);
@@ -227,7 +230,6 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
     }
     if (enc != NULL)
         evbuffer_free(enc);
-    rc_response_end(r, 1);
     r->ops->response_end(r);
 }
 
@@ -324,10 +326,12 @@ static void on_composed(struct compose *c, void *arg)
     int64_t ttl;
     int failed, degraded;
     char why[256] = "";
+    jarena_begin(); /* the fragments' data lives until json_decref(data) */
     json_t *data = build_data(r, c, &ttl, &degraded, tags, &failed, why, sizeof(why));
     if (pending && failed == 0) {
         stream_start(r, t, data, ttl, tags);
         json_decref(data);
+        jarena_end();
         evbuffer_free(tags);
         return;
     }
@@ -335,6 +339,7 @@ static void on_composed(struct compose *c, void *arg)
     compose_free(&c);
     if (failed != 0) {
         json_decref(data);
+        jarena_end();
         evbuffer_free(tags);
         log_warn("page", "%s %s: %s", r->method, r->target, why);
         r->ops->respond(r, failed, "", why, 0);
@@ -344,6 +349,7 @@ static void on_composed(struct compose *c, void *arg)
     struct tpl_error err;
     int rc = tpl_render(t, data, NULL, body, &err);
     json_decref(data);
+    jarena_end();
     if (rc != TPL_OK) {
         log_warn("page", "%s %s: render: %s", r->method, r->target, err.msg);
         evbuffer_free(body);
