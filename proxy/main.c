@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "cfg.h"
+#include "jarena.h"
 #include "admin.h"
 #include "log.h"
 #include "rcache.h"
@@ -121,6 +122,7 @@ int main(int argc, char **argv)
         {"help-config", no_argument, NULL, 'H'},  {NULL, 0, NULL, 0},
     };
     int test_only = 0, ch;
+    jarena_install(); /* before any thread, and before jansson allocates */
     cfg_path = "conf/tessera.lua";
     while ((ch = getopt_long(argc, argv, "c:tvh", opts, NULL)) != -1) {
         switch (ch) {
