@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * tpl: the Mustache template engine (spec 1.3: interpolation, sections, inverted
- * sections, comments, set delimiters, partials, inheritance and dynamic names;
- * lambdas are a seam for the Lua hooks). No sockets, no event loop: it compiles
+ * sections, comments, set delimiters, partials, inheritance, dynamic names and
+ * lambdas, the latter through a callback for the Lua hooks). No sockets, no event loop: it compiles
  * template text into programs and renders them, with JSON data (jansson), into
  * an evbuffer.
  *
@@ -136,16 +136,38 @@ const char *tpl_file(const struct tpl *t);
  * render with TPL_PENDING. Called on the rendering thread, many times. */
 typedef int (*tpl_pending_cb)(void *arg, const char *top, size_t len);
 
-/* Lambdas (the spec's optional module) are Lua functions, bridged by the hook
- * layer. JSON has no function type: the engine offers every object value met by
- * an interpolation or a section to this callback, which recognises its own
- * lambda objects. It returns 0 when v is plain data (rendered as such), 1 when v
- * is a lambda and its result text was appended to `text`, or a negative value to
- * stop the render with TPL_E_LAMBDA. section[0..len) is the raw text between a
- * section's tags (NULL for an interpolation). The result is written as text:
- * escaped for {{name}}, as is for {{{name}}}, {{&name}} and sections; rendering
- * it as a template, as the spec asks, comes with the Lua hooks. Inverted
- * sections treat a lambda as truthy and never call it. */
+/* Lambdas (the spec's optional module, ~lambdas.json) are Lua functions, bridged
+ * by the hook layer. JSON has no function type: the engine offers every object
+ * value met by an interpolation ({{name}}, {{{name}}}, {{&name}}) or a section
+ * ({{#name}}) to this callback, each time the tag is met (never cached), and the
+ * callback recognises its own lambda objects. v belongs to the data; section is
+ * NULL with len 0 for an interpolation, else section[0..len) is the section's
+ * raw text between its tags, unrendered (valid during the call only). The
+ * callback returns 0 when v is plain data (rendered as such: pushed by a
+ * section, written as JSON by an interpolation), a positive value when v is a
+ * lambda and its result text was appended to `text` (an empty evbuffer the
+ * engine owns), or a negative value to stop the render with TPL_E_LAMBDA.
+ *
+ * The text is then a template, rendered in place of the tag with the current
+ * context stack (the lambda object is not pushed), the template's escaping for
+ * {{name}} tags in it, its partials and parents taken from the template's set
+ * as built (one the set lacks: TPL_E_LAMBDA, or nothing with
+ * TPL_SET_MISSING_PARTIAL_EMPTY), and as delimiters: {{ }} for an
+ * interpolation whatever the template set; for a section, those in effect at
+ * its open tag. For {{name}} the whole rendered text is then escaped (values
+ * its own {{tags}} write are escaped twice: the spec's "rendered, then
+ * interpolated"); for
+ * {{{name}}}, {{&name}} and sections it is written as it is. A lambda text that
+ * does not compile stops the render with TPL_E_LAMBDA, err naming the lambda
+ * tag ("file:line:col: lambda text:line:col: message"); each expansion is one
+ * level of max_depth (a lambda returning its own tag ends in TPL_E_DEPTH), and
+ * max_output and max_steps count what it renders. Inverted sections treat a
+ * lambda as truthy and never call it.
+ *
+ * Called on the rendering thread, possibly re-entered (a lambda's text may hold
+ * lambda tags); it must not free the data or the template. For TPL_PENDING
+ * re-renders to give the same bytes (tpl_render), its text must depend only on
+ * v and section. */
 typedef int (*tpl_lambda_cb)(void *arg, const json_t *v, const char *section, size_t len,
                              struct evbuffer *text);
 

@@ -95,9 +95,11 @@ static int set_name(struct tpl_compiler *c, uint32_t op, const struct tpl_tok *k
     return 0;
 }
 
+/* A lambda's text is written where its tag was, mid-line as far as indentation
+ * goes: its start is no line start. */
 static int at_line_start(const struct tpl_compiler *c, uint32_t pos)
 {
-    return pos == 0 || c->src[pos - 1] == '\n';
+    return pos == 0 ? !tpl__is_lambda(c->t) : c->src[pos - 1] == '\n';
 }
 
 static uint32_t ws_run(const struct tpl_compiler *c, uint32_t pos)
@@ -176,6 +178,23 @@ static int close_tag(struct emitter *e, const struct tpl_tok *k, int bol)
     return 0;
 }
 
+/* A static partial or parent in a lambda's text: compiled at render time, when
+ * the set is read-only (tpl.h), so it takes the set's template or nothing. */
+static int lambda_target(struct tpl_compiler *c, uint32_t op, const struct tpl_tok *k)
+{
+    const struct tpl *t = tpl__set_find(c->set, c->src + k->name, k->name_len);
+
+    if (t != NULL && t->compiled) {
+        c->ops[op].name = t->index;
+        return 0;
+    }
+    c->ops[op].name = TPL_NONE;
+    if (c->set->opts.flags & TPL_SET_MISSING_PARTIAL_EMPTY)
+        return 0;
+    return tpl__error(c->err, c->t, k->start, TPL_E_NOT_FOUND, "partial \"%.*s\" is not in the set",
+                      (int)(k->name_len > 40 ? 40 : k->name_len), c->src + k->name);
+}
+
 /* Partials and parents: a target template, or a name looked up at render. */
 static int emit_include(struct emitter *e, const struct tpl_tok *k, int kind, int bol)
 {
@@ -186,6 +205,8 @@ static int emit_include(struct emitter *e, const struct tpl_tok *k, int kind, in
     if (k->dynamic) {
         c->ops[op].flags |= TPL_OPF_DYNAMIC;
         rc = set_name(c, op, k, 0);
+    } else if (tpl__is_lambda(c->t)) {
+        rc = lambda_target(c, op, k);
     } else {
         c->ops[op].name =
             tpl__set_ref(c->set, c->src + k->name, k->name_len, c->t->index, k->start);
@@ -290,14 +311,16 @@ static int emit_tok(struct emitter *e, const struct tpl_tok *k)
     return emit_tag(e, k, bol && !k->standalone);
 }
 
-int tpl__compile(struct tpl_set *set, struct tpl *t, struct tpl_error *err)
+int tpl__compile(struct tpl_set *set, struct tpl *t, const struct tpl_delim *start,
+                 struct tpl_error *err)
 {
     struct tpl_compiler c = {.set = set,
                              .t = t,
                              .src = t->src,
                              .len = t->src_len,
                              .err = err,
-                             .max_nesting = set->opts.max_nesting};
+                             .max_nesting = set->opts.max_nesting,
+                             .start = start};
     struct emitter e = {.c = &c};
     uint32_t i;
     int rc;
@@ -318,9 +341,13 @@ int tpl__compile(struct tpl_set *set, struct tpl *t, struct tpl_error *err)
     t->nops = c.nops;
     t->parts = c.parts;
     t->nparts = c.nparts;
+    t->delims = c.delims;
+    t->ndelims = c.ndelims;
     c.ops = NULL;
     c.parts = NULL;
+    c.delims = NULL;
 out:
+    free(c.delims);
     free(c.toks);
     free(c.ops);
     free(c.parts);

@@ -11,6 +11,11 @@
  * names are (offset, length) slices of the source: compiling never copies text.
  * Dotted names are split at compile time into parts[name .. name + nparts).
  *
+ * A lambda's text (tpl.h, tpl_lambda_cb) compiles at render time into a program
+ * of its own, on the rendering thread's stack, that belongs to no set: its index
+ * is TPL_NONE (tpl__is_lambda), it references the set's templates without ever
+ * adding to the set, and it is freed as soon as it has run (tpl_render.c).
+ *
  * Compiling runs three passes over the source (tpl_compile.c):
  *   tpl_lex.c    tokens: text runs and tags, delimiter changes applied, open and
  *                close tags matched;
@@ -43,7 +48,8 @@ enum tpl_op_kind {
     TPL_OP_RAW,      /* name: {{{name}}}, {{&name}} */
     TPL_OP_SECTION,  /* name, end; ind, len: the raw body text (for lambdas) */
     TPL_OP_INVERTED, /* name, end */
-    TPL_OP_PARTIAL,  /* name: target template index, or name parts when DYNAMIC */
+    TPL_OP_PARTIAL,  /* name: target template index (TPL_NONE: nothing, in a lambda's
+                      * text), or name parts when DYNAMIC */
     TPL_OP_PARENT,   /* as PARTIAL, end: its body holds only ARG blocks */
     TPL_OP_BLOCK,    /* name (one part), end: default content or, with ARG, override */
 };
@@ -69,9 +75,19 @@ struct tpl_part {
     uint32_t off, len;
 };
 
+/* The delimiters in effect from offset pos of a source on: tpl_lex.c records one
+ * per delimiter change, and one at 0 when a lambda's text starts with those of
+ * its section; none means {{ }} throughout. A lambda section's text compiles
+ * with the delimiters in effect at its tag (tpl_render.c). */
+struct tpl_delim {
+    uint32_t pos;
+    uint8_t olen, clen;
+    char otag[TPL_MAX_DELIM], ctag[TPL_MAX_DELIM];
+};
+
 struct tpl {
     unsigned magic;
-    uint32_t index; /* in set->tpls */
+    uint32_t index; /* in set->tpls; TPL_NONE: a lambda's text */
     struct tpl_set *set;
     char *name;
     size_t name_len;
@@ -83,6 +99,8 @@ struct tpl {
     uint32_t nops;
     struct tpl_part *parts;
     uint32_t nparts;
+    struct tpl_delim *delims; /* in source order; NULL when ndelims is 0 */
+    uint32_t ndelims;
     int compiled;
     uint32_t ref_by, ref_pos; /* first referencing template and tag, for messages */
 };
@@ -96,7 +114,15 @@ struct tpl_set {
     uint32_t table_cap;
 };
 
+static inline int tpl__is_lambda(const struct tpl *t)
+{
+    return t->index == TPL_NONE;
+}
+
 /* tpl_set.c */
+
+/* Frees what compiling t allocated (source, ops, parts, delimiters), not t. */
+void tpl__free_program(struct tpl *t);
 
 /* The index of the template called name in set, adding a not yet compiled entry
  * (referenced by template `by` at `pos`) when there is none. */
@@ -110,8 +136,13 @@ void tpl__line_col(const struct tpl *t, uint32_t pos, unsigned *line, unsigned *
 int tpl__error(struct tpl_error *err, const struct tpl *t, uint32_t pos, int code, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 
-/* tpl_compile.c: compiles t->src into t->ops and t->parts. */
-int tpl__compile(struct tpl_set *set, struct tpl *t, struct tpl_error *err);
+/* tpl_compile.c: compiles t->src into t->ops, t->parts and t->delims, lexing
+ * from the delimiters `start` (NULL: {{ }}). For a lambda's text
+ * (tpl__is_lambda) static partials and parents resolve to the set's templates as
+ * they are, read only: one the set lacks renders nothing with
+ * TPL_SET_MISSING_PARTIAL_EMPTY, else is TPL_E_NOT_FOUND. */
+int tpl__compile(struct tpl_set *set, struct tpl *t, const struct tpl_delim *start,
+                 struct tpl_error *err);
 
 /* The compiler's passes and their shared state. */
 enum tpl_tok_kind {
@@ -147,6 +178,9 @@ struct tpl_compiler {
     uint32_t len;
     struct tpl_error *err;
     unsigned max_nesting;
+    const struct tpl_delim *start; /* NULL: {{ }} */
+    struct tpl_delim *delims;
+    uint32_t ndelims, delims_cap;
     struct tpl_tok *toks;
     uint32_t ntoks, toks_cap;
     struct tpl_op *ops;

@@ -4,7 +4,10 @@
  * text runs and tags, applies set-delimiter tags as it meets them (they change
  * how the rest of this source splits, never a partial's), checks tag names, and
  * matches each close tag with its open tag on a stack bounded by the set's
- * max_nesting. Errors point at the offending tag.
+ * max_nesting. Errors point at the offending tag. Each delimiter change is
+ * recorded (struct tpl_delim) for lambda sections, whose text compiles with the
+ * delimiters of their tag; a lambda's text may start with other delimiters than
+ * {{ }} (tpl_compiler.start).
  *
  * Tag grammar, with the current delimiters O and C ("{{" and "}}" at first):
  *   O name C   O{ name }C   O& name C   O# O^ O/ O> O< O$ name C
@@ -58,6 +61,25 @@ static const char *kind_name(int kind)
     case TPL_TK_BLOCK: return "block";
     }
     return "tag";
+}
+
+/* Records the delimiters of lx as those in effect from offset pos on. */
+static void add_delim(struct lexer *lx, uint32_t pos)
+{
+    struct tpl_compiler *c = lx->c;
+    struct tpl_delim *d;
+
+    if (c->ndelims == c->delims_cap) {
+        c->delims_cap = c->delims_cap ? c->delims_cap * 2 : 4;
+        c->delims = xrealloc(c->delims, c->delims_cap * sizeof(*c->delims));
+    }
+    d = &c->delims[c->ndelims++];
+    memset(d, 0, sizeof(*d));
+    d->pos = pos;
+    d->olen = (uint8_t)lx->olen;
+    d->clen = (uint8_t)lx->clen;
+    memcpy(d->otag, lx->otag, lx->olen);
+    memcpy(d->ctag, lx->ctag, lx->clen);
 }
 
 /* {{=<% %>=}}: content [q, e) holds the two new delimiters. */
@@ -198,8 +220,11 @@ static int lex_tag(struct lexer *lx, uint32_t at, uint32_t *next)
     k = add_tok(c, kind, at, *next);
     if (kind == TPL_TK_COMMENT)
         return 0;
-    if (kind == TPL_TK_DELIM)
-        return set_delims(lx, at, q, e);
+    if (kind == TPL_TK_DELIM) {
+        if ((rc = set_delims(lx, at, q, e)) == 0)
+            add_delim(lx, *next);
+        return rc;
+    }
     if ((rc = tag_name(lx, k, q, e)) != 0)
         return rc;
     if (kind == TPL_TK_CLOSE)
@@ -221,6 +246,13 @@ int tpl__lex(struct tpl_compiler *c)
     const char *hit;
     int rc = 0;
 
+    if (c->start != NULL) {
+        lx.olen = c->start->olen;
+        lx.clen = c->start->clen;
+        memcpy(lx.otag, c->start->otag, lx.olen);
+        memcpy(lx.ctag, c->start->ctag, lx.clen);
+        add_delim(&lx, 0);
+    }
     lx.stack = xmalloc(c->max_nesting * sizeof(*lx.stack));
     while (pos < c->len) {
         hit = memmem(c->src + pos, c->len - pos, lx.otag, lx.olen);

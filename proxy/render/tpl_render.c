@@ -13,8 +13,21 @@
  * Inheritance: a parent call pushes a scope naming its override blocks; a block
  * renders the override of the outermost scope that has one ("Multi-level
  * inheritance", "Recursion" in ~inheritance.json), else its default content.
+ *
+ * Lambdas (tpl.h, ~lambdas.json): the text a lambda returns is compiled into a
+ * program of its own (tpl_int.h), run one level deeper with the current context
+ * stack, and freed, every time the tag is met ("Multiple Calls"); a lambda that
+ * returns its own tag thus stops at max_depth, and its output and ops count as
+ * any other. Text without an opening delimiter is written as it is. For an
+ * escaped interpolation the program's output goes to a side buffer first and is
+ * escaped as a whole ("Escaping": the spec's "rendered, then interpolated"):
+ * the staged output is flushed and the output's evbuffer swapped, so the cap
+ * still counts from the tag's offset. Errors inside a lambda's text are told at
+ * the outermost lambda tag of a real template (struct render's site).
  */
 #include "tpl_int.h"
+
+#include "util.h"
 
 #include <event2/buffer.h>
 
@@ -48,10 +61,20 @@ struct render {
     unsigned long steps, max_steps;
     struct tpl_error *err;
     int described; /* err already says where */
+    /* The lambda tag, in a set's template, whose text is being rendered: where
+     * errors inside lambda texts are told. */
+    const struct tpl *site_t;
+    uint32_t site_pos;
     struct tpl_out out;
 };
 
+/* lambda(): the value is data, not a lambda (neither 0, TPL_PENDING nor an
+ * error). */
+#define NOT_LAMBDA 2
+
 static int run(struct render *r, const struct exec *ex, uint32_t from, uint32_t to);
+static int lambda(struct render *r, const struct exec *ex, const struct tpl_op *op, const json_t *v,
+                  enum tpl_escape mode);
 
 static int write_indent(struct render *r, const struct indent *ind)
 {
@@ -82,31 +105,6 @@ static int text(struct render *r, const struct exec *ex, const struct tpl_op *op
     return tpl__out(&r->out, p, (size_t)(end - p));
 }
 
-/* Offers an object to the lambda callback (tpl.h). Returns 1 when it was a
- * lambda and its text is written, 0 when it is data, or an error. */
-static int lambda(struct render *r, const json_t *v, const char *section, size_t len,
-                  enum tpl_escape mode)
-{
-    struct evbuffer *text = evbuffer_new();
-    const char *p;
-    size_t n;
-    int rc;
-
-    if (text == NULL)
-        return TPL_E_NOMEM;
-    rc = r->o->lambda(r->o->lambda_arg, v, section, len, text);
-    if (rc > 0) {
-        n = evbuffer_get_length(text);
-        p = n > 0 ? (const char *)evbuffer_pullup(text, -1) : "";
-        rc = p == NULL ? TPL_E_NOMEM : tpl__out_escaped(&r->out, mode, p, n);
-        rc = rc == 0 ? 1 : rc;
-    } else if (rc < 0) {
-        rc = TPL_E_LAMBDA;
-    }
-    evbuffer_free(text);
-    return rc;
-}
-
 static int lookup(struct render *r, const struct exec *ex, const struct tpl_op *op,
                   const json_t **v)
 {
@@ -121,8 +119,9 @@ static int interpolate(struct render *r, const struct exec *ex, const struct tpl
 
     if ((rc = lookup(r, ex, op, &v)) != 0)
         return rc;
-    if (r->o->lambda != NULL && json_is_object(v) && (rc = lambda(r, v, NULL, 0, mode)) != 0)
-        return rc < 0 ? rc : 0;
+    if (r->o->lambda != NULL && json_is_object(v) &&
+        (rc = lambda(r, ex, op, v, mode)) != NOT_LAMBDA)
+        return rc;
     return tpl__write_value(&r->out, mode, v);
 }
 
@@ -144,6 +143,140 @@ static int nested(struct render *r, const struct exec *ex, const struct tpl_fram
     return rc;
 }
 
+/* The delimiters in effect at offset pos of t's source; NULL: {{ }}. */
+static const struct tpl_delim *delims_at(const struct tpl *t, uint32_t pos)
+{
+    const struct tpl_delim *d = NULL;
+    uint32_t i;
+
+    for (i = 0; i < t->ndelims && t->delims[i].pos <= pos; i++)
+        d = &t->delims[i];
+    return d;
+}
+
+/* Runs a lambda's program with sub, writing its output escaped for mode as a
+ * whole: rendered into `side` (empty), then escaped into the output. */
+static int run_escaped(struct render *r, const struct exec *sub, struct evbuffer *side,
+                       enum tpl_escape mode)
+{
+    struct evbuffer *ev = r->out.ev;
+    size_t mark = r->out.total, n;
+    const char *p;
+    int rc, flushed;
+
+    if ((rc = tpl__out_flush(&r->out)) != 0)
+        return rc;
+    r->out.ev = side;
+    rc = nested(r, sub, sub->ctx, 0, sub->t->nops);
+    flushed = tpl__out_flush(&r->out);
+    /* on error, what stayed staged belongs to side: drop it */
+    r->out.ev = ev;
+    r->out.len = 0;
+    r->out.total = mark;
+    if (rc != 0 || (rc = flushed) != 0)
+        return rc;
+    n = evbuffer_get_length(side);
+    p = n > 0 ? (const char *)evbuffer_pullup(side, -1) : "";
+    return p == NULL ? TPL_E_NOMEM : tpl__out_escaped(&r->out, mode, p, n);
+}
+
+/* Renders text, which the lambda of op returned, as a template (tpl.h): with
+ * {{ }} for an interpolation, the delimiters of the tag for a section. */
+static int expand(struct render *r, const struct exec *ex, const struct tpl_op *op,
+                  struct evbuffer *text, enum tpl_escape mode)
+{
+    const struct tpl_delim *start = op->kind == TPL_OP_SECTION ? delims_at(ex->t, op->pos) : NULL;
+    const struct tpl *site_t = r->site_t;
+    uint32_t site_pos = r->site_pos;
+    size_t n = evbuffer_get_length(text);
+    char file[] = "lambda text";
+    struct tpl_error cerr = {0, ""};
+    struct tpl prog;
+    struct exec sub;
+    const char *p;
+    int rc;
+
+    if (!tpl__is_lambda(ex->t)) {
+        r->site_t = ex->t;
+        r->site_pos = op->pos;
+    }
+    if (n > TPL_MAX_SOURCE) {
+        r->described = 1;
+        rc = tpl__error(r->err, r->site_t, r->site_pos, TPL_E_LAMBDA,
+                        "lambda text larger than %u bytes", TPL_MAX_SOURCE);
+        goto out;
+    }
+    p = n > 0 ? (const char *)evbuffer_pullup(text, -1) : "";
+    if (p == NULL) {
+        rc = TPL_E_NOMEM;
+        goto out;
+    }
+    /* no tag: the program would be this text; under an indentation the
+     * program's text ops indent it (a section) */
+    if (memmem(p, n, start != NULL ? start->otag : "{{", start != NULL ? start->olen : 2) == NULL &&
+        (op->kind != TPL_OP_SECTION || ex->ind == NULL)) {
+        rc = tpl__out_escaped(&r->out, mode, p, n);
+        goto out;
+    }
+    memset(&prog, 0, sizeof(prog));
+    prog.magic = TPL_MAGIC;
+    prog.index = TPL_NONE;
+    prog.set = ex->t->set;
+    prog.name = file;
+    prog.name_len = sizeof(file) - 1;
+    prog.file = file;
+    prog.escape = ex->t->escape;
+    prog.src = xmalloc(n + 1);
+    evbuffer_remove(text, prog.src, n);
+    prog.src[n] = '\0';
+    prog.src_len = (uint32_t)n;
+    if ((rc = tpl__compile(prog.set, &prog, start, &cerr)) != 0) {
+        r->described = 1;
+        rc = tpl__error(r->err, r->site_t, r->site_pos, TPL_E_LAMBDA, "%s", cerr.msg);
+        tpl__free_program(&prog);
+        goto out;
+    }
+    prog.compiled = 1;
+    /* a section's text renders in its place, as its body would; an
+     * interpolation's is a value: no indentation */
+    if (op->kind == TPL_OP_SECTION)
+        sub = *ex;
+    else
+        sub = (struct exec){NULL, ex->ctx, NULL, ex->scope, SIZE_MAX};
+    sub.t = &prog;
+    if (mode == TPL_ESCAPE_NONE)
+        rc = nested(r, &sub, ex->ctx, 0, prog.nops);
+    else
+        rc = run_escaped(r, &sub, text, mode);
+    tpl__free_program(&prog);
+out:
+    r->site_t = site_t;
+    r->site_pos = site_pos;
+    return rc;
+}
+
+/* Offers v, an object met by op, to the lambda callback (tpl.h). Returns
+ * NOT_LAMBDA when it is data, 0 when it was a lambda and its text is rendered,
+ * TPL_PENDING, or an error. */
+static int lambda(struct render *r, const struct exec *ex, const struct tpl_op *op, const json_t *v,
+                  enum tpl_escape mode)
+{
+    int is_section = op->kind == TPL_OP_SECTION;
+    struct evbuffer *text = evbuffer_new();
+    int rc;
+
+    if (text == NULL)
+        return TPL_E_NOMEM;
+    rc = r->o->lambda(r->o->lambda_arg, v, is_section ? ex->t->src + op->ind : NULL,
+                      is_section ? op->len : 0, text);
+    if (rc > 0)
+        rc = expand(r, ex, op, text, mode);
+    else
+        rc = rc < 0 ? TPL_E_LAMBDA : NOT_LAMBDA;
+    evbuffer_free(text);
+    return rc;
+}
+
 static int section(struct render *r, const struct exec *ex, uint32_t i)
 {
     const struct tpl_op *op = &ex->t->ops[i];
@@ -159,8 +292,8 @@ static int section(struct render *r, const struct exec *ex, uint32_t i)
     if (!tpl__truthy(v))
         return 0;
     if (r->o->lambda != NULL && json_is_object(v) &&
-        (rc = lambda(r, v, ex->t->src + op->ind, op->len, TPL_ESCAPE_NONE)) != 0)
-        return rc < 0 ? rc : 0;
+        (rc = lambda(r, ex, op, v, TPL_ESCAPE_NONE)) != NOT_LAMBDA)
+        return rc;
     if (!json_is_array(v)) {
         frame.v = v;
         return nested(r, ex, &frame, i + 1, op->end);
@@ -183,7 +316,7 @@ static int target(struct render *r, const struct exec *ex, const struct tpl_op *
 
     *out = NULL;
     if (!(op->flags & TPL_OPF_DYNAMIC)) {
-        *out = ex->t->set->tpls[op->name];
+        *out = op->name != TPL_NONE ? ex->t->set->tpls[op->name] : NULL;
         return 0;
     }
     if ((rc = lookup(r, ex, op, &v)) != 0 || !json_is_string(v))
@@ -259,18 +392,25 @@ static int block(struct render *r, const struct exec *ex, uint32_t i)
 
 static void describe(struct render *r, const struct tpl *t, uint32_t pos, int rc)
 {
+    const char *in = "";
+
     r->described = 1;
+    if (tpl__is_lambda(t)) {
+        t = r->site_t;
+        pos = r->site_pos;
+        in = " (in a lambda's text)";
+    }
     switch (rc) {
     case TPL_E_DEPTH:
-        tpl__error(r->err, t, pos, rc, "render nesting deeper than %u levels", r->max_depth);
+        tpl__error(r->err, t, pos, rc, "render nesting deeper than %u levels%s", r->max_depth, in);
         break;
     case TPL_E_STEPS:
-        tpl__error(r->err, t, pos, rc, "render ran more than %lu ops", r->max_steps);
+        tpl__error(r->err, t, pos, rc, "render ran more than %lu ops%s", r->max_steps, in);
         break;
     case TPL_E_OUTPUT:
-        tpl__error(r->err, t, pos, rc, "output larger than %zu bytes", r->out.cap);
+        tpl__error(r->err, t, pos, rc, "output larger than %zu bytes%s", r->out.cap, in);
         break;
-    default: tpl__error(r->err, t, pos, rc, "%s", tpl_strerror(rc)); break;
+    default: tpl__error(r->err, t, pos, rc, "%s%s", tpl_strerror(rc), in); break;
     }
 }
 
@@ -327,6 +467,8 @@ int tpl_render(const struct tpl *t, const json_t *data, const struct tpl_render_
     r.max_steps = r.o->max_steps ? r.o->max_steps : TPL_DEFAULT_MAX_STEPS;
     r.err = err;
     r.described = 0;
+    r.site_t = t;
+    r.site_pos = TPL_NONE;
     r.out.ev = out;
     r.out.len = 0;
     r.out.total = 0;

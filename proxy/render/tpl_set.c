@@ -188,14 +188,20 @@ struct tpl_set *tpl_set_new(const struct tpl_set_opts *opts)
     return set;
 }
 
-static void tpl_free(struct tpl *t)
+void tpl__free_program(struct tpl *t)
 {
     t->magic = 0;
-    free(t->name);
-    free(t->file);
     free(t->src);
     free(t->ops);
     free(t->parts);
+    free(t->delims);
+}
+
+static void tpl_free(struct tpl *t)
+{
+    tpl__free_program(t);
+    free(t->name);
+    free(t->file);
     free(t);
 }
 
@@ -257,7 +263,7 @@ static int load(struct tpl_set *set, struct tpl *t, struct tpl_error *err)
         memcpy(t->src, src.text, src.len);
     t->src[src.len] = '\0';
     t->src_len = (uint32_t)src.len;
-    return tpl__compile(set, t, err);
+    return tpl__compile(set, t, NULL, err);
 }
 
 static void rollback(struct tpl_set *set, uint32_t n)
