@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * cfg: loads a configuration file (see cfg.h) in three steps.
- *   1. Run: the file is a Lua chunk run in an empty sandbox (no library at all, not
- *      even `error`), interpreted only, under an instruction budget and a memory cap.
+ *   1. Run: the file is a Lua chunk run in an empty sandbox (lua/sandbox.h: no
+ *      library at all, not even `error`), interpreted only, under an instruction
+ *      budget and a memory cap.
  *      Its globals are the configuration.
  *   2. Walk: the globals are checked against the schema of cfg_schema.h and copied
  *      into a struct cfg (every string and array is our own heap copy). The walk
@@ -10,10 +11,15 @@
  *   3. Pages: when a route has a template, one template set per channel is built
  *      from the template directory (render/tpl.h), every page compiled with the
  *      components it uses; an error there is an error of routes[i].template.
+ *      Hooks: each routes[i].hooks script is read and loaded into one scratch hook
+ *      VM (lua/hooks.h), so a script that does not compile, fails at its top level
+ *      or returns a bad table of hooks is an error of routes[i].hooks; the text
+ *      read is kept in the route for the workers.
  *   4. Locate: only when there are errors, the source text is tokenized to find the
  *      line where each key path was written (a best-effort "locator": exact for
  *      declarative files, a parent's line or none when values are computed).
- * The Lua state is closed before cfg_load returns: a generation holds no Lua value.
+ * The Lua states (the file's, the hook VM's) are closed before cfg_load returns: a
+ * generation holds no Lua value.
  * Ownership: the generation owns everything it points to; it is freed by the last
  * cfg_unref. Thread: cfg_load runs on any one thread; the result is read-only.
  */
@@ -25,11 +31,12 @@
 #include "render/tpl.h"
 #include "route.h"
 #include "util.h"
+#include "lua/hooks.h"
+#include "lua/sandbox.h"
 
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
-#include <luajit.h>
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -49,12 +56,10 @@
 
 #define MAX_FILE_SIZE (8u << 20) /* a config file is a few KB: larger is a mistake */
 #define MAX_LUA_MEMORY ((size_t)64 << 20)
-#define MAX_LUA_STEPS 10000000ul /* ~30ms of interpretation */
-#define HOOK_EVERY 1000          /* instructions between two budget checks */
-#define HOOK_EVERY_FALLBACK 10   /* the same without our allocator, see sandbox_new */
-#define PATH_CAP 512             /* longest key path we render */
-#define NO_PATH ((size_t)-1)     /* the locator is inside an unnamed table */
-#define CHUNK_NAME "config"      /* Lua writes errors as "config:LINE: ..." */
+#define MAX_LUA_STEPS 10000000ull /* ~30ms of interpretation */
+#define PATH_CAP 512              /* longest key path we render */
+#define NO_PATH ((size_t)-1)      /* the locator is inside an unnamed table */
+#define CHUNK_NAME "config"       /* Lua writes errors as "config:LINE: ..." */
 
 /* ---- schema ------------------------------------------------------------------- */
 
@@ -82,6 +87,8 @@ enum key_type {
     T_COOKIE_NAMES,
     T_HEADER_NAMES,
     T_CHANNEL_NAME,
+    T_HOOK_SCRIPT,
+    T_HOOK_ERRORS,
     T_FLAG,
     T_UA_ALTERNATIVES,
     T_HEADER_PAIR,
@@ -150,6 +157,8 @@ struct section {
 #define KEY_COOKIE_NAMES(name, key, ...) KEY_LEAF(T_COOKIE_NAMES, name, __VA_ARGS__)
 #define KEY_HEADER_NAMES(name, key, ...) KEY_LEAF(T_HEADER_NAMES, name, __VA_ARGS__)
 #define KEY_CHANNEL_NAME(name, key, ...) KEY_LEAF(T_CHANNEL_NAME, name, __VA_ARGS__)
+#define KEY_HOOK_SCRIPT(name, key, ...) KEY_LEAF(T_HOOK_SCRIPT, name, __VA_ARGS__)
+#define KEY_HOOK_ERRORS(name, key, ...) KEY_LEAF(T_HOOK_ERRORS, name, __VA_ARGS__)
 #define KEY_FLAG(name, key, ...) KEY_LEAF(T_FLAG, name, __VA_ARGS__)
 #define KEY_UA_ALTERNATIVES(name, key, ...) KEY_LEAF(T_UA_ALTERNATIVES, name, __VA_ARGS__)
 #define KEY_HEADER_PAIR(name, key, ...) KEY_LEAF(T_HEADER_PAIR, name, __VA_ARGS__)
@@ -343,6 +352,7 @@ static const struct section sec_top = {"", top_keys, ARRAY_SIZE(top_keys), 0, 0,
 
 static const char *const log_formats[] = {"combined", "json"}; /* enum cfg_log_format */
 static const char *const log_levels[] = {"error", "warn", "info", "debug"}; /* cfg_log_level */
+static const char *const hook_errors[] = {"fail", "ignore"}; /* cfg_route.hook_errors_ignore */
 
 /* ---- parsers ------------------------------------------------------------------ */
 
@@ -1897,7 +1907,8 @@ static void check_routes(struct loader *ld, struct cfg *c, int idx)
         }
         int t = lua_gettop(L);
         bool origin = has_key(L, t, "origin"), tmpl = has_key(L, t, "template"),
-             frags = has_key(L, t, "fragments");
+             frags = has_key(L, t, "fragments"), hooks = has_key(L, t, "hooks"),
+             hook_errs = has_key(L, t, "hook_errors");
         lua_pop(L, 1);
         size_t old = push_index(ld, i + 1);
         char what[96] = "";
@@ -1918,6 +1929,12 @@ static void check_routes(struct loader *ld, struct cfg *c, int idx)
             fail(ld, "fragments belong to page routes: expected a template instead of origin");
         }
         pop_path(ld, old);
+        if (hook_errs && !hooks) {
+            push_index(ld, i + 1);
+            push_key(ld, "hook_errors", 11);
+            fail(ld, "applies to a route with hooks: set hooks too, or leave hook_errors out");
+            pop_path(ld, old);
+        }
 
         for (size_t j = 0; j < r->nfragments; j++) {
             struct cfg_fragment *fr = &r->fragments[j];
@@ -2126,6 +2143,21 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
         break;
     }
     case T_JSON: load_json(ld, k, (json_t **)field, idx); break;
+    case T_HOOK_SCRIPT: {
+        /* read and checked after the walk: build_hooks */
+        size_t len = 0;
+        s = get_str(L, idx);
+        if (s != NULL)
+            len = strlen(s);
+        if (s == NULL || len < k->min || len > k->max)
+            expected(ld, idx, NULL, "the path of a Lua script like \"scripts/product.lua\"");
+        else
+            *(char **)field = xstrdup(s);
+        break;
+    }
+    case T_HOOK_ERRORS:
+        load_enum(ld, idx, (int *)field, hook_errors, ARRAY_SIZE(hook_errors));
+        break;
     case T_QUERY_NAMES:
     case T_COOKIE_NAMES:
     case T_HEADER_NAMES: load_names(ld, k, (struct cfg_strlist *)field, idx); break;
@@ -2367,87 +2399,8 @@ static int walk(lua_State *L)
 
 /* ---- the sandbox -------------------------------------------------------------- */
 
-struct sandbox {
-    size_t used, limit;
-    unsigned long steps;
-    int every;      /* instructions between two calls of the count hook */
-    bool own_alloc; /* false: luaL_newstate's allocator, memory checked in the hook */
-    bool over_memory, over_steps;
-};
-
-static const char sandbox_key = 0; /* its address keys the sandbox in the registry */
-
-static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct sandbox *sb = ud;
-    if (ptr == NULL)
-        osize = 0;
-    if (nsize == 0) {
-        free(ptr);
-        sb->used -= osize;
-        return NULL;
-    }
-    if (nsize > osize && nsize - osize > sb->limit - sb->used) {
-        sb->over_memory = true;
-        return NULL; /* Lua raises "not enough memory" (LUA_ERRMEM) */
-    }
-    void *p = realloc(ptr, nsize);
-    if (p != NULL)
-        sb->used = sb->used - osize + nsize;
-    return p;
-}
-
-static void on_count(lua_State *L, lua_Debug *ar)
-{
-    lua_pushlightuserdata(L, (void *)&sandbox_key);
-    lua_rawget(L, LUA_REGISTRYINDEX);
-    struct sandbox *sb = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    sb->steps += (unsigned long)sb->every;
-    if (!sb->own_alloc && (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 > sb->limit)
-        sb->over_memory = true;
-    else if (sb->steps >= MAX_LUA_STEPS)
-        sb->over_steps = true;
-    else
-        return;
-    lua_getinfo(L, "l", ar);
-    lua_pushfstring(L, CHUNK_NAME ":%d: %s", ar->currentline,
-                    sb->over_memory ? "uses too much memory"
-                                    : "still running after 10000000 Lua instructions "
-                                      "(an endless loop?)");
-    lua_error(L);
-}
-
-/* Creates the sandbox state. A LuaJIT 2.1 built in GC64 mode accepts lua_newstate
- * with our allocator, which caps memory exactly: Debian 12's libluajit2-5.1
- * (2.1-20230119, x86_64) is such a build, as checked when this was written. A
- * non-GC64 x86_64 build refuses (it needs its own allocator for low addresses, and
- * prints a line on stderr); test_cfg passes on both paths. Then we fall back to
- * luaL_newstate and the count hook checks lua_gc(LUA_GCCOUNT) every few
- * instructions instead. That is best effort: a string doubled in a loop can still
- * reach LuaJIT's own 2GB string limit between two checks. */
-static lua_State *sandbox_new(struct sandbox *sb)
-{
-    memset(sb, 0, sizeof(*sb));
-    sb->limit = MAX_LUA_MEMORY;
-    sb->own_alloc = true;
-    sb->every = HOOK_EVERY;
-    lua_State *L = lua_newstate(sandbox_alloc, sb);
-    if (L == NULL) {
-        sb->own_alloc = false;
-        sb->every = HOOK_EVERY_FALLBACK;
-        L = luaL_newstate();
-        if (L == NULL)
-            return NULL;
-    }
-    /* The count hook does not run inside compiled traces: interpret only. A config
-     * file runs once, for a few microseconds; the JIT would buy nothing. */
-    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    lua_pushlightuserdata(L, (void *)&sandbox_key);
-    lua_pushlightuserdata(L, sb);
-    lua_rawset(L, LUA_REGISTRYINDEX);
-    return L;
-}
+/* The file runs in a bare sandbox (lua/sandbox.h): no library opened, so not even
+ * `error` or `string` exists, under a memory cap and an instruction budget. */
 
 /* Reports a Lua error message. Lua writes "config:LINE: text" (CHUNK_NAME): we
  * re-prefix it with the real path. We name the chunk "=config" rather than "@path"
@@ -2457,8 +2410,16 @@ static void lua_failure(struct loader *ld, int status, const struct sandbox *sb)
 {
     lua_State *L = ld->L;
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    if (status == LUA_ERRMEM || (sb->over_memory && !sb->own_alloc)) {
+    int where = 0;
+    sandbox_where(sb, &where);
+    if (status == LUA_ERRMEM || sandbox_tripped(sb) == SANDBOX_MEMORY) {
         fail_file(ld, 0, "the configuration uses more than %zuMB of memory", MAX_LUA_MEMORY >> 20);
+        return;
+    }
+    if (sandbox_tripped(sb) == SANDBOX_BUDGET) {
+        fail_file(ld, (unsigned)where,
+                  "still running after %llu Lua instructions (an endless loop?)",
+                  (unsigned long long)MAX_LUA_STEPS);
         return;
     }
     if (msg == NULL) {
@@ -3209,6 +3170,89 @@ static void build_pages(struct loader *ld)
     free(tfs);
 }
 
+/* ---- hook scripts ------------------------------------------------------------- */
+
+/* Reads a hook script into a NUL-terminated buffer of at most CFG__HOOK_SCRIPT_MAX
+ * bytes. Returns it, or NULL with why set. */
+static char *read_script(const char *path, size_t *len, char *why, size_t cap)
+{
+    char q[512];
+    quote(q, sizeof(q), path, strlen(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, cap, "cannot read %s: %s", q, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, cap, "cannot read %s: not a regular file", q);
+        close(fd);
+        return NULL;
+    }
+    /* one byte more than the cap: a file that grew past it is seen */
+    char *buf = xmalloc(CFG__HOOK_SCRIPT_MAX + 2);
+    size_t n = 0;
+    while (n <= CFG__HOOK_SCRIPT_MAX) {
+        ssize_t r = read(fd, buf + n, CFG__HOOK_SCRIPT_MAX + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, cap, "cannot read %s: %s", q, strerror(errno));
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (n > CFG__HOOK_SCRIPT_MAX) {
+        snprintf(why, cap, "%s is larger than %uMB", q, CFG__HOOK_SCRIPT_MAX >> 20);
+        goto fail;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *len = n;
+    return xrealloc(buf, n + 1);
+fail:
+    close(fd);
+    free(buf);
+    return NULL;
+}
+
+/* Step 3b: each routes[i].hooks script is read and loaded into one scratch hook VM
+ * (the default limits, all scripts together, as a worker loads them): it compiles,
+ * its top level runs, and it returns a valid table of hooks. Errors read
+ * `routes[i].hooks: scripts/x.lua:LINE: message`. The text is kept in the route,
+ * so that workers load what was checked, not what the file holds later. */
+static void build_hooks(struct loader *ld)
+{
+    struct cfg *c = ld->c;
+    struct hook_vm *vm = NULL;
+    char err[1024];
+    for (size_t i = 0; c->routes != NULL && i < c->nroutes; i++) {
+        struct cfg_route *r = &c->routes[i];
+        if (r->hooks == NULL)
+            continue;
+        size_t old = push_key(ld, "routes", 6);
+        push_index(ld, i + 1);
+        push_key(ld, "hooks", 5);
+        r->hooks_src = read_script(r->hooks, &r->hooks_len, err, sizeof(err));
+        if (r->hooks_src == NULL) {
+            fail(ld, "%s", err);
+        } else {
+            int id;
+            if (vm == NULL)
+                vm = hook_vm_new(NULL, err, sizeof(err));
+            if (vm == NULL)
+                fail(ld, "%s", err);
+            else if (hook_vm_load(vm, r->hooks, r->hooks_src, r->hooks_len, &id, err,
+                                  sizeof(err)) != 0)
+                fail(ld, "%s", err);
+        }
+        pop_path(ld, old);
+    }
+    hook_vm_free(vm);
+}
+
 /* What build_pages and check_routes add to a generation (the rest is the schema's,
  * freed by free_table). */
 static void free_pages(struct cfg *c)
@@ -3252,6 +3296,10 @@ static void free_table(const struct section *sec, char *base)
         case T_DIR:
         case T_TEMPLATE_NAME:
         case T_FRAGMENT_PATH: free(*(char **)field); break;
+        case T_HOOK_SCRIPT:
+            free(*(char **)field);
+            free(((struct cfg_route *)base)->hooks_src); /* the only HOOK_SCRIPT key */
+            break;
         case T_JSON: json_decref(*(json_t **)field); break;
         case T_ROUTE_PATH:
             free(((struct cfg_route *)base)->path);
@@ -3322,7 +3370,7 @@ static void cfg_free(struct cfg *c)
 struct cfg *cfg_load(const char *path, FILE *err)
 {
     struct loader ld;
-    struct sandbox sb;
+    struct sandbox *sb = NULL;
     memset(&ld, 0, sizeof(ld));
     ld.file = path;
     ld.c = xcalloc(1, sizeof(*ld.c));
@@ -3335,11 +3383,12 @@ struct cfg *cfg_load(const char *path, FILE *err)
         goto done;
     ld.src = src;
 
-    ld.L = sandbox_new(&sb);
-    if (ld.L == NULL) {
+    sb = sandbox_new(MAX_LUA_MEMORY, MAX_LUA_STEPS);
+    if (sb == NULL) {
         fail_file(&ld, 0, "cannot create a Lua state");
         goto done;
     }
+    ld.L = sandbox_state(sb);
     if (ld.srclen > 0 && src[0] == '\033') {
         /* LuaJIT bytecode is not verified, and a crafted one can crash the loader;
          * mode "t" below refuses it too, with a vaguer message. */
@@ -3348,18 +3397,16 @@ struct cfg *cfg_load(const char *path, FILE *err)
     }
     /* A UTF-8 byte order mark is not Lua; editors on some systems add one. */
     size_t skip = ld.srclen >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    sandbox_arm(sb);
     int status = luaL_loadbufferx(ld.L, src + skip, ld.srclen - skip, "=" CHUNK_NAME, "t");
-    if (status == 0) {
-        lua_sethook(ld.L, on_count, LUA_MASKCOUNT, sb.every);
+    if (status == 0)
         status = lua_pcall(ld.L, 0, 0, 0);
-        lua_sethook(ld.L, NULL, 0, 0);
-    }
+    /* The file's part is over: the walk's own small allocations must not fail. */
+    sandbox_disarm(sb);
     if (status != 0) {
-        lua_failure(&ld, status, &sb);
+        lua_failure(&ld, status, sb);
         goto done;
     }
-    /* The file's part is over: the walk's own small allocations must not fail. */
-    sb.limit = SIZE_MAX;
     status = lua_cpcall(ld.L, walk, &ld);
     if (status != 0) {
         fail_file(&ld, 0, "internal error while checking: %s",
@@ -3367,12 +3414,12 @@ struct cfg *cfg_load(const char *path, FILE *err)
         goto done;
     }
     build_pages(&ld);
+    build_hooks(&ld);
     if (ld.nerrs == 0)
         channel__cfg_init(ld.c); /* what classification needs, from the checked rules */
 
 done:
-    if (ld.L != NULL)
-        lua_close(ld.L);
+    sandbox_free(sb);
     if (ld.nerrs > 0)
         report(&ld, err);
     for (size_t i = 0; i < ld.nerrs; i++) {
@@ -3464,6 +3511,11 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         snprintf(buf, cap, "request path, %llu..%llu bytes", (unsigned long long)k->min,
                  (unsigned long long)k->max);
         break;
+    case T_HOOK_SCRIPT:
+        snprintf(buf, cap, "Lua script path, %llu..%llu bytes", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_HOOK_ERRORS: snprintf(buf, cap, "\"fail\" | \"ignore\""); break;
     case T_JSON:
         fmt_size(lo, sizeof(lo), k->max);
         snprintf(buf, cap, "any Lua value as JSON, up to %s", lo);

@@ -140,6 +140,12 @@ struct cfg_route {
     struct compose_spec *specs; /* [nfragments] (NULL when 0), what compose_start takes */
     const struct tpl **tpls;    /* [channel_names.n]: the page's template per channel,
                                    indexed like cfg.channel_names.items, in tpl_sets */
+    /* Lua hooks (lua/hooks.h): the script as cfg_load read and checked it (compiled
+     * and run in a scratch hook VM), so that workers load exactly that text. */
+    char *hooks;     /* routes[i].hooks: the path as written, NULL: no hooks */
+    char *hooks_src; /* its text (NUL-terminated, hooks_len bytes before the NUL) */
+    size_t hooks_len;
+    int hook_errors_ignore; /* routes[i].hook_errors: 0 "fail" (default), 1 "ignore" */
     /* Cache outcome counters of this route in this generation (rcache.c, atomic;
      * the one mutable part of a generation, read by /metrics). */
     uint64_t stats[8];

@@ -17,7 +17,10 @@
  *            '/', min..max bytes), FRAGMENT_PATH (a request path of VCHARs but '#',
  *            starting with '/', min..max bytes), JSON (any Lua value but functions
  *            and userdata, stored as a json_t of at most max bytes as compact JSON,
- *            CFG__JSON_DEPTH levels deep), the name lists (an array of strings of 1..CFG_NAME_MAX
+ *            CFG__JSON_DEPTH levels deep), HOOK_SCRIPT (a Lua hook script's path,
+ *            min..max bytes; the file is read, at most CFG__HOOK_SCRIPT_MAX bytes,
+ *            and checked in a hook VM at load), HOOK_ERRORS ("fail" or "ignore",
+ *            stored as int 0 or 1), the name lists (an array of strings of 1..CFG_NAME_MAX
  * bytes, stored in a struct cfg_strlist whose items are NULL when the key is absent) QUERY_NAMES
  * (query parameter names, percent-decoded: no '%',
  *            '&', '=', '#', white space or control bytes), COOKIE_NAMES (RFC 9110
@@ -53,7 +56,8 @@
 #define CFG__KB 1024ull
 #define CFG__MB (1024ull * 1024)
 #define CFG__TB (1024ull * 1024 * 1024 * 1024)
-#define CFG__JSON_DEPTH 32 /* most tables inside each other in a JSON value */
+#define CFG__JSON_DEPTH 32              /* most tables inside each other in a JSON value */
+#define CFG__HOOK_SCRIPT_MAX (1u << 20) /* bytes of a routes[i].hooks script file */
 
 /* Top level: the globals a config file defines (struct cfg). */
 #define CFG_SCHEMA_TOP(X)                                                                          \
@@ -140,7 +144,15 @@
       "the origin's Cache-Control")                                                                \
     X(fragments, MAP, fragments, 0, 32, "nil", "fragments",                                        \
       "page routes: API requests made in parallel for each page, by NAME (letters, digits and "    \
-      "'_', 1..64 bytes, not starting with a digit), the template's data under that name")
+      "'_', 1..64 bytes, not starting with a digit), the template's data under that name")         \
+    X(hooks, HOOK_SCRIPT, hooks, 1, 1024, "nil", "bytes",                                          \
+      "Lua hook script, like \"scripts/product.lua\" (relative to the working directory, at "      \
+      "most 1MB): it returns { on_request = function(req) ... end, ... } with on_request, "        \
+      "on_fragment, on_render, on_response, on_log and lambdas; compiled and run once at load "    \
+      "in the hook sandbox (no os, io, require, load, debug; 1M instructions per call, 64MB)")     \
+    X(hook_errors, HOOK_ERRORS, hook_errors_ignore, 0, 0, "fail", "",                              \
+      "when a hook fails (a Lua error, its instruction budget or memory cap): \"fail\" answers "   \
+      "500, \"ignore\" goes on without that hook's effect; the error is logged either way")
 
 /* routes[i].fragments.NAME (struct cfg_fragment). Each fragment is cached on its own
  * by the origin's caching headers, under the metrics label route="fragment:NAME". */

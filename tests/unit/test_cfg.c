@@ -2224,6 +2224,155 @@ static void test_tls(void)
     unlink(key);
 }
 
+/* ---- hooks -------------------------------------------------------------------- */
+
+/* tests/unit/fixtures/scripts, from this file's path (ctest runs from the source
+ * tree, but the path in messages is the one written in the config). */
+static const char *scripts(void)
+{
+    static char dir[1100];
+    if (dir[0] == '\0') {
+        snprintf(dir, sizeof(dir), "%s", __FILE__);
+        char *cut = strstr(dir, "test_cfg.c");
+        if (cut != NULL)
+            snprintf(cut, sizeof(dir) - (size_t)(cut - dir), "fixtures/scripts");
+        else
+            snprintf(dir, sizeof(dir), "tests/unit/fixtures/scripts");
+    }
+    return dir;
+}
+
+#define HOOKS_HEAD MINIMAL "origins = { api = { servers = { \"127.0.0.1:9000\" } } }\n"
+
+/* routes[1] on line 4, with hooks = DIR/NAME and the extra keys. */
+static void hooks_cfg(char *buf, size_t cap, const char *name, const char *keys)
+{
+    snprintf(buf, cap,
+             HOOKS_HEAD
+             "routes = {\n  { path = \"/*\", origin = \"api\", hooks = \"%s/%s\"%s },\n}\n",
+             scripts(), name, keys);
+}
+
+static void test_hooks_accepted(void)
+{
+    char buf[2048], path[1200];
+    hooks_cfg(buf, sizeof(buf), "good.lua", "");
+    struct loaded l;
+    load(&l, buf);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->nroutes == 1) {
+        const struct cfg_route *r = &l.c->routes[0];
+        snprintf(path, sizeof(path), "%s/good.lua", scripts());
+        CHECK(r->hooks != NULL && strcmp(r->hooks, path) == 0);
+        CHECK(r->hook_errors_ignore == 0);
+        /* the text as read, for the workers to load */
+        FILE *f = fopen(path, "rb");
+        char text[4096];
+        size_t n = f ? fread(text, 1, sizeof(text), f) : 0;
+        if (f != NULL)
+            fclose(f);
+        CHECK(n > 0 && r->hooks_len == n && r->hooks_src != NULL &&
+              memcmp(r->hooks_src, text, n) == 0 && r->hooks_src[n] == '\0');
+    }
+    done(&l);
+
+    hooks_cfg(buf, sizeof(buf), "good.lua", ", hook_errors = \"ignore\"");
+    load(&l, buf);
+    CHECK_MSG(l.c != NULL && l.c->routes[0].hook_errors_ignore == 1, "%s", l.errs);
+    done(&l);
+
+    /* a route without hooks has none */
+    load(&l, HOOKS_HEAD "routes = { { path = \"/*\", origin = \"api\" } }\n");
+    CHECK_MSG(l.c != NULL && l.c->routes[0].hooks == NULL && l.c->routes[0].hooks_src == NULL, "%s",
+              l.errs);
+    done(&l);
+}
+
+static void test_hooks_rejected(void)
+{
+    char buf[2048], want[1400];
+    hooks_cfg(buf, sizeof(buf), "missing.lua", "");
+    snprintf(want, sizeof(want),
+             "@FILE:4: routes[1].hooks: cannot read \"%s/missing.lua\": No such file or directory",
+             scripts());
+    CHECK_ONE_ERROR(buf, want, NULL);
+
+    hooks_cfg(buf, sizeof(buf), "syntax_error.lua", "");
+    snprintf(want, sizeof(want),
+             "@FILE:4: routes[1].hooks: %s/syntax_error.lua:3: unexpected symbol near '='",
+             scripts());
+    CHECK_ONE_ERROR(buf, want, NULL);
+
+    hooks_cfg(buf, sizeof(buf), "runtime_error.lua", "");
+    snprintf(want, sizeof(want),
+             "@FILE:4: routes[1].hooks: %s/runtime_error.lua:2: attempt to index local 'config' "
+             "(a nil value)",
+             scripts());
+    CHECK_ONE_ERROR(buf, want, NULL);
+
+    hooks_cfg(buf, sizeof(buf), "bad_return.lua", "");
+    snprintf(want, sizeof(want),
+             "@FILE:4: routes[1].hooks: %s/bad_return.lua: the returned table has an unknown key "
+             "\"on_reqest\"",
+             scripts());
+    CHECK_ONE_ERROR(buf, want, NULL);
+
+    /* a directory is not a script */
+    snprintf(buf, sizeof(buf),
+             HOOKS_HEAD "routes = { { path = \"/*\", origin = \"api\", hooks = \"%s\" } }\n",
+             scripts());
+    CHECK_ONE_ERROR(buf, "routes[1].hooks: cannot read", "not a regular file");
+
+    /* larger than 1MB */
+    char big[64];
+    strcpy(big, "/tmp/tessera-hook-XXXXXX");
+    int fd = mkstemp(big);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        static char chunk[65536];
+        memset(chunk, '-', sizeof(chunk));
+        for (int i = 0; i < 17; i++)
+            CHECK(write(fd, chunk, sizeof(chunk)) == (ssize_t)sizeof(chunk));
+        close(fd);
+        snprintf(buf, sizeof(buf),
+                 HOOKS_HEAD "routes = { { path = \"/*\", origin = \"api\", hooks = \"%s\" } }\n",
+                 big);
+        snprintf(want, sizeof(want), "routes[1].hooks: \"%s\" is larger than 1MB", big);
+        CHECK_ONE_ERROR(buf, want, NULL);
+        unlink(big);
+    }
+
+    CHECK_ONE_ERROR(HOOKS_HEAD "routes = { { path = \"/*\", origin = \"api\", hooks = 5 } }\n",
+                    "routes[1].hooks: expected the path of a Lua script like "
+                    "\"scripts/product.lua\", got 5",
+                    NULL);
+    CHECK_ONE_ERROR(HOOKS_HEAD "routes = { { path = \"/*\", origin = \"api\", hooks = \"\" } }\n",
+                    "routes[1].hooks: expected the path of a Lua script", NULL);
+    hooks_cfg(buf, sizeof(buf), "good.lua", ", hook_errors = \"maybe\"");
+    CHECK_ONE_ERROR(buf, "@FILE:4: routes[1].hook_errors: expected one of \"fail\", \"ignore\"",
+                    "got \"maybe\"");
+    CHECK_ONE_ERROR(HOOKS_HEAD "routes = {\n  { path = \"/*\", origin = \"api\", hook_errors = "
+                               "\"ignore\" },\n}\n",
+                    "@FILE:4: routes[1].hook_errors: applies to a route with hooks", NULL);
+
+    /* every broken script is reported, each at its route */
+    snprintf(buf, sizeof(buf),
+             HOOKS_HEAD
+             "routes = {\n"
+             "  { path = \"/a\", origin = \"api\", hooks = \"%1$s/syntax_error.lua\" },\n"
+             "  { path = \"/b\", origin = \"api\", hooks = \"%1$s/good.lua\" },\n"
+             "  { path = \"/c\", origin = \"api\", hooks = \"%1$s/bad_return.lua\" },\n"
+             "}\n",
+             scripts());
+    struct loaded l;
+    load(&l, buf);
+    CHECK(l.c == NULL);
+    CHECK_MSG(l.nlines == 2 && has_line(&l, "@FILE:4: routes[1].hooks:", "syntax_error.lua:3:") &&
+                  has_line(&l, "@FILE:6: routes[3].hooks:", "bad_return.lua: the returned table"),
+              "%s", l.errs);
+    done(&l);
+}
+
 static void test_help(void)
 {
     char *out = NULL;
@@ -2265,6 +2414,9 @@ static void test_help(void)
         "routes[i].fragments.NAME.required    true or false                          default false",
         "routes[i].fragments.NAME.fallback    any Lua value as JSON, up to 64KB      optional",
         "routes[i].fragments.NAME.query ",
+        "routes[i].hooks                      Lua script path, 1..1024 bytes         optional",
+        "routes[i].hook_errors                \"fail\" | \"ignore\"                      default "
+        "\"fail\"",
         "routes[i].fragments.NAME.headers ",
         "templates                            directory path                         default "
         "\"templates\"",
@@ -2464,6 +2616,8 @@ int main(void)
     test_fallbacks();
     test_pages_rejected();
     test_pages_limits();
+    test_hooks_accepted();
+    test_hooks_rejected();
     test_help();
     return check_report("test_cfg");
 }
