@@ -45,6 +45,7 @@ routes = {
   -- optional one gets its fallback, or is absent for the template's {{^name}}.
   -- Page routes come before /api/* and the catch-all: the first match wins.
   { path = "/product/:id", template = "pages/product", cache = { ttl = "60s" },
+    hooks = "scripts/product.lua", -- price per ?lang=, 3 recs on mobile, A/B bucket
     fragments = {
       product = { origin = "api", path = "/api/product/:id", timeout = "300ms", required = true },
       price   = { origin = "api", path = "/api/price/:id",   timeout = "300ms", query = { "lang" } },

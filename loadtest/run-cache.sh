@@ -27,6 +27,16 @@
 # script used during the timed runs (the highest over the rounds; a lower
 # bound), and "server CPU µs/req" the target's own CPU time per request.
 #
+# Two more Tessera targets, only when named in --targets, show a change next to
+# the others (their rows come with a small table of ratios to `tessera`):
+#   tessera-hook    the same binary and config, plus a route hook (keypart.lua in
+#                   its temporary directory) whose on_request adds one cache-key
+#                   part: `req.key_parts[1] = "bucket-a"`; it runs on hits too,
+#                   so the difference in server CPU µs/req is the hook's cost
+#   tessera-before  the same config, served by DIR/tessera of --before-build DIR
+#                   (another tree's build: Tessera before a change); skipped
+#                   without that option
+#
 # --pin splits the two CPUs: the servers (the target, the origin) run on CPU 1
 # with one worker each (Tessera workers, nginx worker_processes, Varnish
 # thread_pools, origin threads), and wrk on CPU 0 (-t1). Unpinned, wrk and the
@@ -36,9 +46,10 @@
 #
 #   loadtest/run-cache.sh [--duration 10s] [--connections 64] [--threads 2] [--pin]
 #                         [--warmup 2s] [--rounds 1] [--think 0] [--keys 10000] [--zipf 0.99]
-#                         [--build DIR]
+#                         [--build DIR] [--before-build DIR]
 #                         [--scenarios hot,zipf]
 #                         [--targets tessera,nginx-cache,varnish,nginx-return]
+#                           (also: tessera-hook, tessera-before)
 #                         [--perf] [--no-record] [--keep]
 #
 # --think MS makes every wrk connection pause MS milliseconds between a response
@@ -46,7 +57,7 @@
 # + latency) req/s) and, when every target sustains it, the latencies compare
 # at the same load instead of at each server's saturation.
 #
-# --perf records Tessera with `perf record -g -p PID -- sleep 5` during its timed
+# --perf records Tessera (the `tessera` target only) with `perf record -g -p PID -- sleep 5` during its timed
 # run of each scenario (from 2 s in; needs --duration of 8s or more), keeps the
 # temporary directory with the perf data and reports, prints the top symbols,
 # and implies --no-record (perf takes CPU from the run it observes).
@@ -65,6 +76,7 @@ THINK_MS=0
 KEYS=10000
 ZIPF_S=0.99
 BUILD="$ROOT/build"
+BEFORE_BUILD="" # --before-build: the tree whose tessera is the tessera-before target
 SCENARIOS="hot,zipf"
 TARGETS="tessera,nginx-cache,varnish,nginx-return"
 PERF=0
@@ -100,6 +112,10 @@ while [ $# -gt 0 ]; do
         --build)
             BUILD=$(cd "${2:?}" 2>/dev/null && pwd) || { echo "run-cache.sh: --build $2: no such directory" >&2; exit 2; }
             shift 2 ;;
+        --before-build)
+            BEFORE_BUILD=$(cd "${2:?}" 2>/dev/null && pwd) || {
+                echo "run-cache.sh: --before-build $2: no such directory" >&2; exit 2; }
+            shift 2 ;;
         --scenarios) SCENARIOS=${2:?}; shift 2 ;;
         --targets) TARGETS=${2:?}; shift 2 ;;
         --perf) PERF=1; RECORD=0; KEEP=1; shift ;;
@@ -128,12 +144,6 @@ duration_ok "$WARMUP" || { echo "run-cache.sh: --warmup $WARMUP: expected e.g. 2
 [[ "$THINK_MS" =~ ^[0-9]+$ ]] || { echo "run-cache.sh: --think: expected milliseconds" >&2; exit 2; }
 DURATION_S=$(seconds_of "$DURATION")
 WARMUP_S=$(seconds_of "$WARMUP")
-# The pages are warmed once per scenario and must stay fresh (max-age=600)
-# until its last timed run ends.
-if [ $((ROUNDS * 4 * (DURATION_S + WARMUP_S + 1))) -gt 540 ]; then
-    echo "run-cache.sh: --rounds x 4 targets x (--duration + --warmup) must stay under 9 minutes (the pages are fresh for 600s from warming)" >&2
-    exit 2
-fi
 if [ "$PERF" = 1 ] && [ "$DURATION_S" -lt 8 ]; then
     echo "run-cache.sh: --perf records 5s from 2s into the run: use --duration 8s or more" >&2
     exit 2
@@ -149,12 +159,21 @@ if [ "$PIN" = 1 ]; then
     THREADS=1
 fi
 
-ORDER=(tessera nginx-cache varnish nginx-return)
+ORDER=(tessera tessera-hook tessera-before nginx-cache varnish nginx-return)
+N_TARGETS=0
 for t in ${TARGETS//,/ }; do
-    case "$t" in tessera|nginx-cache|varnish|nginx-return) ;; *)
+    case "$t" in tessera|tessera-hook|tessera-before|nginx-cache|varnish|nginx-return) ;; *)
         echo "run-cache.sh: --targets: unknown target '$t' (${ORDER[*]})" >&2; exit 2 ;;
     esac
+    N_TARGETS=$((N_TARGETS + 1))
 done
+# The pages are warmed once per scenario and must stay fresh (max-age=600)
+# until its last timed run ends (counted as at least 4 targets).
+[ "$N_TARGETS" -ge 4 ] || N_TARGETS=4
+if [ $((ROUNDS * N_TARGETS * (DURATION_S + WARMUP_S + 1))) -gt 540 ]; then
+    echo "run-cache.sh: --rounds x $N_TARGETS targets x (--duration + --warmup) must stay under 9 minutes (the pages are fresh for 600s from warming)" >&2
+    exit 2
+fi
 for s in ${SCENARIOS//,/ }; do
     case "$s" in hot|zipf) ;; *)
         echo "run-cache.sh: --scenarios: unknown scenario '$s' (hot, zipf)" >&2; exit 2 ;;
@@ -163,6 +182,9 @@ done
 
 want() { [[ ",$TARGETS," == *",$1,"* ]]; }
 want_scenario() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+if [ -n "$BEFORE_BUILD" ] && ! want tessera-before; then
+    echo "run-cache.sh: --before-build is used by the tessera-before target only: add it to --targets" >&2
+fi
 
 # ---- tools ----
 WRK=$(find_tool wrk /usr/bin/wrk)
@@ -171,6 +193,7 @@ VARNISHD=$(find_tool varnishd /usr/sbin/varnishd)
 PERF_BIN=$(find_tool perf /usr/bin/perf)
 ORIGIN_BIN="$BUILD/tessera-origin"
 TESSERA_BIN="$BUILD/tessera"
+BEFORE_BIN=${BEFORE_BUILD:+$BEFORE_BUILD/tessera}
 
 if [ -z "$WRK" ]; then
     echo "run-cache.sh: wrk is not installed:  sudo apt-get install wrk" >&2
@@ -201,48 +224,78 @@ TESSERA_PID=""
 # Every target must answer the page with 200 and the origin's 2048 bytes.
 smoke_ok() { fetch_ok 1.1 "http://127.0.0.1:$1$PAGE"; }
 
-start_tessera() {
-    if [ ! -x "$TESSERA_BIN" ]; then
-        STATUS[tessera]="skipped: $TESSERA_BIN not built"
+# The route of every Tessera target (tessera-hook adds its hooks key).
+TESSERA_ROUTE='{ path = "/*", origin = "api", cache = {} }'
+
+# Tessera as target NAME: BINARY with the common config and ROUTE, from
+# $RUN/NAME. Only the `tessera` target is the one --perf records.
+start_tessera() { # name binary route
+    local name=$1 bin=$2 route=$3 port dir="$RUN/$1" pid
+    if [ ! -x "$bin" ]; then
+        STATUS[$name]="skipped: $bin not built"
         return
     fi
-    local port dir="$RUN/tessera" pid
     port=$(free_port)
     mkdir -p "$dir"
     cat >"$dir/tessera.lua" <<EOF
 workers = $WORKERS
 listen = { { addr = "127.0.0.1:$port" } }
 origins = { api = { servers = { "$ORIGIN_ADDR" }, connect_timeout = "1s", timeout = "5s", keepalive = 64 } }
-routes = { { path = "/*", origin = "api", cache = {} } }
+routes = { $route }
 cache = { memory = "256MB" }
 log = { access = false }
 EOF
-    (cd "$ROOT" && exec "$TESSERA_BIN" -c "$dir/tessera.lua") >"$dir/stdout" 2>"$dir/stderr" &
+    (cd "$ROOT" && exec "$bin" -c "$dir/tessera.lua") >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
-    started "$pid" tessera
+    started "$pid" "$name"
     if ! wait_port "$port" "$START_TIMEOUT_S" "$pid"; then
         if kill -0 "$pid" 2>/dev/null; then
-            STATUS[tessera]="skipped: not listening on $port after ${START_TIMEOUT_S}s (see $dir/stderr)"
+            STATUS[$name]="skipped: not listening on $port after ${START_TIMEOUT_S}s (see $dir/stderr)"
         else
             local rc=0
             wait "$pid" || rc=$?
-            STATUS[tessera]="skipped: exited with status $rc at start (see $dir/stderr)"
+            STATUS[$name]="skipped: exited with status $rc at start (see $dir/stderr)"
         fi
-        log "tessera: ${STATUS[tessera]}"
+        log "$name: ${STATUS[$name]}"
         tail -n 5 "$dir/stderr" >&2 || true
         KEEP=1
         return
     fi
     if ! smoke_ok "$port"; then
-        STATUS[tessera]="skipped: wrong answer to GET $PAGE (see $dir/stderr)"
+        STATUS[$name]="skipped: wrong answer to GET $PAGE (see $dir/stderr)"
         KEEP=1
         return
     fi
-    TESSERA_PID=$pid
-    ROOT_PID[tessera]=$pid
-    PORT[tessera]=$port
-    STATUS[tessera]=ok
-    log "tessera on 127.0.0.1:$port (pid $pid)"
+    [ "$name" = tessera ] && TESSERA_PID=$pid
+    ROOT_PID[$name]=$pid
+    PORT[$name]=$port
+    STATUS[$name]=ok
+    log "$name on 127.0.0.1:$port (pid $pid, $bin)"
+}
+
+# tessera-hook: the route also runs keypart.lua, whose on_request adds one
+# part to the cache key (on every request, hits included).
+HOOK_SCRIPT='return { on_request = function(req) req.key_parts[1] = "bucket-a" end }'
+start_tessera_hook() {
+    local dir="$RUN/tessera-hook"
+    mkdir -p "$dir"
+    printf '%s\n' "$HOOK_SCRIPT" >"$dir/keypart.lua"
+    start_tessera tessera-hook "$TESSERA_BIN" "${TESSERA_ROUTE% \}}, hooks = \"$dir/keypart.lua\" }"
+}
+
+# tessera-before: the same config, served by --before-build's tessera;
+# BEFORE_DESC says which binary it was (for RESULTS.md).
+BEFORE_DESC=""
+start_tessera_before() {
+    if [ -z "$BEFORE_BIN" ]; then
+        STATUS[tessera-before]="skipped: needs --before-build DIR (DIR/tessera: Tessera built from the tree to compare with)"
+        log "tessera-before: ${STATUS[tessera-before]}"
+        return
+    fi
+    if [ -x "$BEFORE_BIN" ]; then
+        BEFORE_DESC="$BEFORE_BIN ($(first_line "$BEFORE_BIN" --version), built $(date -u -r "$BEFORE_BIN" '+%Y-%m-%d %H:%M UTC'))"
+    fi
+    start_tessera tessera-before "$BEFORE_BIN" "$TESSERA_ROUTE"
 }
 
 start_nginx_cache() {
@@ -359,7 +412,7 @@ warm() { # scenario target -> 0, or 1 with the reason in WHY
 # The response head of a second request must say it came from the cache.
 is_hit() { # target head
     case "$1" in
-        tessera) grep -qiE '^Cache-Status:[^;]*;[[:space:]]*hit([;[:space:]]|$)' <<<"$2" ;;
+        tessera|tessera-hook|tessera-before) grep -qiE '^Cache-Status:[^;]*;[[:space:]]*hit([;[:space:]]|$)' <<<"$2" ;;
         nginx-cache) grep -qiE '^X-Cache:[[:space:]]*HIT' <<<"$2" ;;
         varnish) grep -qiE '^X-Varnish:[[:space:]]*[0-9]+[[:space:]]+[0-9]+' <<<"$2" ||
             grep -qiE '^Age:[[:space:]]*[1-9]' <<<"$2" ;;
@@ -583,7 +636,9 @@ aggregate() { # scenario target
 
 # ---- main ----
 start_origin
-want tessera && start_tessera
+want tessera && start_tessera tessera "$TESSERA_BIN" "$TESSERA_ROUTE"
+want tessera-hook && start_tessera_hook
+want tessera-before && start_tessera_before
 want nginx-cache && start_nginx_cache
 want varnish && start_varnish
 want nginx-return && start_nginx_return
@@ -662,7 +717,34 @@ GOALS=$(
     done
 )
 
+# The Tessera variants against `tessera`: req/s ratio, and the difference in
+# server CPU per request (tessera-hook: the hook's cost; tessera-before: what the
+# change saved, negative when it costs more).
+cpu_diff() { # scenario target -> CPU µs/req of target minus tessera's, or n/a
+    if [ -n "${CPU_US[$1/$2]:-}" ] && [ -n "${CPU_US[$1/tessera]:-}" ]; then
+        awk -v a="${CPU_US[$1/$2]}" -v b="${CPU_US[$1/tessera]}" 'BEGIN { printf "%+.1f", a - b }'
+    else
+        echo "n/a"
+    fi
+}
+VARIANTS=$(
+    for s in hot zipf; do
+        want_scenario "$s" || continue
+        for t in tessera-hook tessera-before; do
+            [ -n "${RPS[$s/$t]:-}" ] || continue # not asked for, or skipped (see the first table)
+            printf '| %s | %s | %s | %s |\n' "$(scenario_name "$s")" "$t" "$(rps_ratio "$s" "$t")" "$(cpu_diff "$s" "$t")"
+        done
+    done
+)
+if [ -n "$VARIANTS" ]; then
+    VARIANTS="| scenario | target | tessera/this req/s | server CPU µs/req, this − tessera |"$'\n'"|---|---|---:|---:|"$'\n'"$VARIANTS"
+fi
+
 NOTES=""
+if want tessera-hook || want tessera-before; then
+    want tessera-hook && NOTES+="- tessera-hook: tessera plus an on_request hook adding one cache-key part (\`req.key_parts[1] = \"bucket-a\"\`); its server CPU µs/req minus tessera's is the hook's cost per request"$'\n'
+    want tessera-before && [ -n "$BEFORE_BIN" ] && NOTES+="- tessera-before: ${BEFORE_DESC:-$BEFORE_BIN}, the same config as tessera; tessera/this > 1 and a positive CPU difference: the change made it faster"$'\n'
+fi
 if [ "$THINK_MS" -gt 0 ]; then
     NOTES+="- with --think $THINK_MS the load is capped by the client: the req/s ratios above say which targets kept up, not which is faster; compare p50/p99 between targets of about the same req/s, and server CPU µs/req"$'\n'
 fi
@@ -687,6 +769,10 @@ echo
 echo "$TABLE"
 echo
 echo "$GOALS"
+if [ -n "$VARIANTS" ]; then
+    echo
+    echo "$VARIANTS"
+fi
 echo
 echo "$NOTES"
 
@@ -714,13 +800,17 @@ if [ "$RECORD" = 1 ]; then
         machine_line
         echo "- load average before the run: $LOAD_AT_START"
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
-        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin (Varnish thread_pools=$WORKERS); all on 127.0.0.1, $([ "$PIN" = 1 ] && echo "pinned: the servers on CPU 1, wrk on CPU 0" || echo "sharing the same CPUs")"
-        echo "- caches: tessera \`routes = { { path = \"/*\", origin = \"api\", cache = {} } }\`, \`cache = { memory = \"256MB\" }\`; nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin (Varnish thread_pools=$WORKERS); all on 127.0.0.1, $([ "$PIN" = 1 ] && echo "pinned: the servers on CPU 1, wrk on CPU 0" || echo "sharing the same CPUs")$(want tessera-before && echo "; tessera-before: ${BEFORE_DESC:-${BEFORE_BIN:-not run (no --before-build)}}")"
+        echo "- caches: tessera \`routes = { $TESSERA_ROUTE }\`, \`cache = { memory = \"256MB\" }\`$(want tessera-hook && echo " (tessera-hook: the route also has \`hooks = \"keypart.lua\"\`, \`$HOOK_SCRIPT\`)"); nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
         echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run; \"server CPU µs/req\" = user+system CPU time of the target's processes (/proc/PID/stat) over the requests wrk counted (irq and softirq time not included)"
         echo
         echo "$TABLE"
         echo
         echo "$GOALS"
+        if [ -n "$VARIANTS" ]; then
+            echo
+            echo "$VARIANTS"
+        fi
         echo
         echo "$NOTES"
     } >>"$HERE/RESULTS.md"

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hookrun.h"
 #include "log.h"
 #include "util.h"
 #include "worker.h"
@@ -143,10 +144,14 @@ void access__log(struct req *c)
         if (c->cache_status[0] != '\0') {
             evbuffer_add(b, "\"cache\":\"", 9);
             add_json_str(b, c->cache_status, strlen(c->cache_status));
-            evbuffer_add(b, "\"}\n", 3);
+            evbuffer_add(b, "\"", 1);
         } else {
-            evbuffer_add(b, "\"cache\":null}\n", 14);
+            evbuffer_add(b, "\"cache\":null", 12);
         }
+        const char *extra = c->hk != NULL ? hookrun_log_fields(c, 1) : NULL;
+        if (extra != NULL)
+            evbuffer_add(b, extra, strlen(extra));
+        evbuffer_add(b, "}\n", 2);
     } else {
         strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S +0000", &tm);
         evbuffer_add_printf(b, "%s - - [%s] \"", c->peer, when);
@@ -165,7 +170,11 @@ void access__log(struct req *c)
             evbuffer_add(b, " urt=-", 6);
         evbuffer_add(b, " cs=\"", 5);
         add_quoted(b, c->cache_status, strlen(c->cache_status));
-        evbuffer_add(b, "\"\n", 2);
+        evbuffer_add(b, "\"", 1);
+        const char *extra = c->hk != NULL ? hookrun_log_fields(c, 0) : NULL;
+        if (extra != NULL)
+            evbuffer_add(b, extra, strlen(extra));
+        evbuffer_add(b, "\n", 1);
     }
     if (evbuffer_get_length(b) >= FLUSH_AT) {
         access__flush(w);

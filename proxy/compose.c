@@ -417,6 +417,16 @@ const char *compose_tags(const struct compose *c, size_t i)
     return c->frags[i].tags;
 }
 
+const char *compose_source(const struct compose *c, size_t i)
+{
+    const char *cs = c->frags[i].req.cache_status;
+    if (strncmp(cs, "tessera; hit", 12) == 0)
+        return "cache";
+    if (strstr(cs, "fwd=stale") != NULL && strstr(cs, "stale-if-error") != NULL)
+        return "stale";
+    return "origin";
+}
+
 uint64_t compose_ms(const struct compose *c, size_t i)
 {
     const struct frag *f = &c->frags[i];

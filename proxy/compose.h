@@ -71,6 +71,9 @@ const char *compose_ctype(const struct compose *c, size_t i);
 const char *compose_cenc(const struct compose *c, size_t i);
 /* Its Surrogate-Key field value ("" when none). */
 const char *compose_tags(const struct compose *c, size_t i);
+/* Where fragment i's response came from: "cache", "stale" (its last good copy,
+ * stale-if-error) or "origin". */
+const char *compose_source(const struct compose *c, size_t i);
 /* Milliseconds from compose_start to the fragment's end. */
 uint64_t compose_ms(const struct compose *c, size_t i);
 

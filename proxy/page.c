@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "codec.h"
 #include "compose.h"
+#include "hookrun.h"
 #include "jarena.h"
 #include "log.h"
 #include "rcache.h"
@@ -61,6 +62,7 @@ static void page_fetch(struct req *r)
         r->ops->respond(r, 500, "", "page request head lost", 0);
         return;
     }
+    hookrun_params(r, &rm);
     const struct cfg_route *route = rm.route;
     r->compose = compose_start(r, route->specs, route->nfragments, m, &rm, on_composed, r);
     if (r->compose == NULL)
@@ -200,15 +202,18 @@ static void answer(struct req *r, const struct tpl *t, struct evbuffer *body, in
         body = enc;
     }
     size_t blen = evbuffer_get_length(body);
-    struct h1_msg *m = page_head(r, t, ttl, tags, (long long)blen, hb);
-    if (m == NULL) {
+    const struct h1_msg *m = page_head(r, t, ttl, tags, (long long)blen, hb);
+    const char *bad = m == NULL ? "page head unreadable" : NULL;
+    if (m != NULL && r->hk != NULL && (m = hookrun_response(r, m)) == NULL)
+        bad = "the route's response hook failed";
+    if (bad != NULL) {
         evbuffer_free(hb);
         if (enc != NULL)
             evbuffer_free(enc);
         if (r->page_sent > 0 || r->page_streamed)
             r->ops->response_abort(r);
         else
-            r->ops->respond(r, 500, "", "page head unreadable", 0);
+            r->ops->respond(r, 500, "", bad, 0);
         return;
     }
     r->fwd.up_start_ms = util_now_ms();
@@ -249,6 +254,14 @@ static json_t *build_data(struct req *r, struct compose *c, int64_t *ttl, int *d
         const struct cfg_fragment *fr = &pr->fragments[i];
         const char *bad;
         json_t *v = fragment_data(c, i, fr, &bad);
+        if (r->hk != NULL &&
+            hookrun_fragment(r, fr->name, &v, compose_status(c, i),
+                             bad == NULL ? compose_source(c, i)
+                                         : (v != NULL ? "fallback" : "error")) < 0 &&
+            *failed == 0) {
+            *failed = 500;
+            snprintf(why, whylen, "fragment %s: the route's fragment hook failed", fr->name);
+        }
         if (bad != NULL && fr->required && *failed == 0) {
             *failed = compose_state(c, i) == COMPOSE_TIMEOUT ? 503 : 502;
             snprintf(why, whylen, "required fragment %s: %s (status %d)", fr->name, bad,
@@ -316,8 +329,10 @@ static void on_composed(struct compose *c, void *arg)
     const struct cfg_route *pr = r->page_route;
     const struct tpl *t = pr->tpls[r->channel_idx];
     int pending = compose_pending(c) > 0;
-    /* Streaming is for identity only: a compressed page goes out whole. */
-    if (pending && (r->page_streamed || r->head_method || r->page_enc != CODEC_IDENTITY))
+    /* Streaming is for identity only: a compressed page goes out whole. So
+     * does a page whose data hooks shape (they need not be deterministic). */
+    if (pending && (r->page_streamed || r->head_method || r->page_enc != CODEC_IDENTITY ||
+                    hookrun_shapes_page(r)))
         return;
     for (size_t i = 0; pending && i < compose_count(c); i++)
         if (pr->fragments[i].required && compose_state(c, i) == COMPOSE_PENDING)
@@ -345,9 +360,17 @@ static void on_composed(struct compose *c, void *arg)
         r->ops->respond(r, failed, "", why, 0);
         return;
     }
+    struct tpl_render_opts ro = {0};
+    if (r->hk != NULL && hookrun_render(r, &data, &ro) < 0) {
+        json_decref(data);
+        jarena_end();
+        evbuffer_free(tags);
+        r->ops->respond(r, 500, "", "the route's render hook failed", 0);
+        return;
+    }
     struct evbuffer *body = evbuffer_new();
     struct tpl_error err;
-    int rc = tpl_render(t, data, NULL, body, &err);
+    int rc = tpl_render(t, data, &ro, body, &err);
     json_decref(data);
     jarena_end();
     if (rc != TPL_OK) {
@@ -365,10 +388,8 @@ static void on_composed(struct compose *c, void *arg)
     evbuffer_free(tags);
 }
 
-void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_msg *m,
-                   const struct up_target *t)
+void page_classify(struct req *r, const struct h1_msg *m, const struct up_target *t)
 {
-    const struct cfg_route *route = rm->route;
     const char *q = memchr(t->uri, '?', t->uri_len);
     r->channel = channel_classify(r->cfg, m, q ? q + 1 : NULL,
                                   q ? t->uri_len - (size_t)(q + 1 - t->uri) : 0);
@@ -376,6 +397,14 @@ void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_
     for (size_t i = 0; i < r->cfg->channel_names.n; i++)
         if (r->cfg->channel_names.items[i] == r->channel)
             r->channel_idx = i;
+}
+
+void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_msg *m,
+                   const struct up_target *t)
+{
+    const struct cfg_route *route = rm->route;
+    if (r->channel == NULL)
+        page_classify(r, m, t);
     r->page_route = route;
     r->fetch = page_fetch;
     r->page_enc = (int)codec_pick(m);

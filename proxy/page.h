@@ -22,6 +22,10 @@ struct h1_msg;
 struct route_match;
 struct up_target;
 
+/* Sets r's channel from the configuration's channel rules (page_dispatch does it
+ * when nothing did before). */
+void page_classify(struct req *r, const struct h1_msg *m, const struct up_target *t);
+
 /* Serves a request on a page route (rm->route->template is set). */
 void page_dispatch(struct req *r, const struct route_match *rm, const struct h1_msg *m,
                    const struct up_target *t);

@@ -24,6 +24,7 @@
 #include "cc.h"
 #include "key.h"
 #include "l1.h"
+#include "hookrun.h"
 #include "log.h"
 #include "obj.h"
 #include "rcrules.h"
@@ -347,6 +348,10 @@ static int build_key(struct req *r, const struct h1_msg *m, const struct up_targ
         key_add_part(&kb, KEY_TAG_CHANNEL, r->channel, strlen(r->channel));
     if (r->key_extra != NULL)
         key_add_part(&kb, KEY_TAG_EXTRA, r->key_extra, strlen(r->key_extra));
+    size_t hlen;
+    const char *hpart = hookrun_key_part(r, &hlen);
+    if (hpart != NULL)
+        key_add_part(&kb, KEY_TAG_EXTRA, hpart, hlen);
     int err = key_finish(&kb, &rc->hlo, &rc->hhi, &rc->key_len);
     rc->base_hlo = rc->hlo;
     rc->base_hhi = rc->hhi;
@@ -646,6 +651,7 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     b->channel_idx = r->channel_idx;
     b->page_enc = r->page_enc;
     b->key_extra = r->key_extra;
+    hookrun_clone(b, r);
     up__prepare(b, m, t);
     if (b->fetch != NULL)
         b->fetch(b); /* a page: composed again */
@@ -1033,13 +1039,17 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
     struct cc_request cq = {"GET", 3, qf, request_facts(rc, qf)};
     struct cc_rules rules;
     route_rules(rc, &rules);
+    if (hookrun_ttl(r) >= 0)
+        rules.ttl_override = hookrun_ttl(r); /* on_response set res.ttl */
     int64_t now = now_s();
     struct cc_policy p;
     cc_policy_for(&resp, &cq, now, &rules, &p);
     const char *why = NULL;
     char spec[RC_SPEC_MAX];
     size_t slen = 0;
-    if (!p.storable)
+    if (hookrun_no_store(r))
+        why = "hook"; /* on_response set res.cacheable = false */
+    else if (!p.storable)
         why = p.reason;
     else if ((p.ttl <= p.age || p.no_cache) && !p.has_validator)
         why = "stale"; /* nothing to reuse, and nothing to revalidate with */

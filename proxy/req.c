@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "compose.h"
+#include "hookrun.h"
 #include "page.h"
 #include "rcache.h"
 #include "route.h"
@@ -119,9 +120,10 @@ void req__end(struct req *r)
     compose_free(&r->compose); /* fragments still in flight are cancelled */
     rc_req_fini(r);            /* an unfinished capture and a stale copy are dropped */
     if (r->in_request) {
-        access__log(r);
+        access__log(r); /* runs on_log */
         r->in_request = 0;
     }
+    hookrun_end(r);
     cfg_unref(r->cfg);
     r->cfg = NULL;
 }
@@ -130,6 +132,7 @@ void req__fini(struct req *r)
 {
     compose_free(&r->compose);
     rc_req_fini(r);
+    hookrun_end(r);
     if (r->fwd.up != NULL)
         up__abort(r);
     cfg_unref(r->cfg);
@@ -240,6 +243,14 @@ void req__dispatch(struct req *r, const struct h1_msg *m)
         (rm.route->origin == NULL && rm.route->template == NULL)) {
         r->ops->respond(r, 404, "", "no route for this path", 0);
         return;
+    }
+    if (rm.route->hooks != NULL) {
+        if (hookrun_begin(r, rm.route) < 0)
+            return;
+        if (rm.route->template != NULL)
+            page_classify(r, m, &tg); /* on_request reads and may set the channel */
+        if (hookrun_request(r, m, &tg, &rm) != 0)
+            return;
     }
     if (rm.route->template != NULL) {
         page_dispatch(r, &rm, m, &tg);

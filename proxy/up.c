@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookrun.h"
 #include "log.h"
 #include "rcache.h"
 #include "util.h"
@@ -568,8 +569,15 @@ static int read_head(struct req *r, struct up_conn *u)
         f->resp_remaining = m->content_length;
         f->up_keep_alive = m->keep_alive;
         h1_chunked_init(&f->resp_chunk);
-        rc_response_head(r, m);
-        r->ops->response_head(r, m);
+        const struct h1_msg *hm = m;
+        if (r->hk != NULL && (hm = hookrun_response(r, m)) == NULL) {
+            f->up = NULL;
+            up_close(u);
+            r->ops->respond(r, 500, "", "the route's response hook failed", 0);
+            return -1;
+        }
+        rc_response_head(r, hm);
+        r->ops->response_head(r, hm);
         evbuffer_drain(in, m->head_len);
         f->resp_started = 1;
         set_state(u, UP_BODY);

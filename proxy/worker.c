@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hookrun.h"
 #include "jarena.h"
 #include "log.h"
 #include "rcache.h"
@@ -148,6 +149,7 @@ static void *worker_main(void *arg)
 
     access__flush(w);
     up__worker_fini(w);
+    hookrun_worker_fini(w);
     jarena_thread_fini();
     close_listeners(w);
     on_reap(-1, 0, w);

@@ -94,6 +94,7 @@ struct worker {
     struct h1_msg msg;                       /* scratch for the head being parsed (one at a time) */
     struct h1_msg aux;                       /* rcache.c: a second head (request sent upstream) */
     struct h1_msg page_msg;                  /* page.c: a page's request or response head */
+    struct hookrt *hookrt;                   /* hookrun.c: Lua VMs, made on first use */
     struct evbuffer *scratch;                /* body bytes handed on from chunked origins */
     TAILQ_HEAD(rc_mailbox, rc_wait) rc_mail; /* coalesced requests to wake (rcache.c) */
     struct event *rc_ev;
@@ -252,6 +253,7 @@ struct req {
     size_t page_sent;
     int64_t age;            /* Age to send (a cache hit), or -1 */
     char cache_status[128]; /* Cache-Status to send, or "" */
+    struct hookreq *hk;     /* hookrun.c: a hooked route's state, else NULL */
 };
 
 struct conn {
