@@ -13,6 +13,15 @@
  * counters. Objects leaving a shard are collected in a small batch and released
  * after the lock is dropped, so a free never lengthens a critical section (unless
  * one insert evicts more than DEAD_BATCH objects; the extras are released in place).
+ *
+ * l1_scan walks a shard's table in slot order, a bounded number of slots per lock
+ * hold. Between two holds the table may change under it: an insert never moves an
+ * entry, but a growth rehashes everything (the scan starts the shard over) and a
+ * deletion's backward shift moves entries to lower slots, possibly from the part
+ * not yet visited into the part already visited. table_delete sees that move and
+ * takes the scan's cursor (kept in the table) back to the entry's new slot. Objects
+ * carry the number of the last scan that visited them, so going over a part again
+ * matches nothing twice.
  */
 #include "l1.h"
 
@@ -31,6 +40,8 @@
 #define GHOST_MIN 16 /* entries a shard's ghost may hold even while main is small */
 #define FREQ_MAX 3   /* the 2-bit access counter of S3-FIFO */
 #define DEAD_BATCH 32
+#define SCAN_SLOTS 256 /* l1_scan: slots visited per lock hold */
+#define SCAN_COPIES 16 /* l1_scan: replacements prepared per lock hold */
 #define CACHE_LINE 64
 #define NONE SIZE_MAX
 
@@ -50,6 +61,7 @@ struct table {
     struct slot *slots;
     size_t mask; /* capacity - 1; the capacity is a power of two */
     size_t count;
+    size_t cursor; /* l1_scan: the next slot to visit, NONE when no scan is under way */
 };
 
 /* Head is the newest object, tail the oldest (the next to evict). */
@@ -96,6 +108,8 @@ struct l1 {
     unsigned nshards;
     enum l1_policy policy;
     atomic_uint sweep_next; /* the shard of the next l1_evict_expired_step */
+    pthread_mutex_t scan_lock; /* one l1_scan at a time: a table has one cursor */
+    uint32_t scan_seq;         /* number of the last scan (under scan_lock); never 0 */
     void *shards_mem;       /* what was allocated; shards is it aligned to a line */
     struct shard *shards;
 };
@@ -144,6 +158,7 @@ static int table_init(struct shard *s, struct table *t, size_t cap)
     memset(t->slots, 0, cap * sizeof(struct slot));
     t->mask = cap - 1;
     t->count = 0;
+    t->cursor = NONE;
     return 0;
 }
 
@@ -177,6 +192,9 @@ static int table_reserve(struct shard *s, struct table *t)
     for (i = 0; i < cap; i++)
         if (t->slots[i].v != 0)
             table_put(&bigger, t->slots[i].h, t->slots[i].v);
+    /* Every entry may have moved: a scan under way starts the table over (its
+     * marks make that cheap). A ghost set that was never allocated has no scan. */
+    bigger.cursor = t->slots != NULL && t->cursor != NONE ? 0 : NONE;
     free(t->slots);
     *t = bigger;
     return 0;
@@ -198,6 +216,11 @@ static void table_delete(struct table *t, size_t i)
         if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
             continue;
         t->slots[i] = t->slots[j];
+        /* A scan has visited the slots below its cursor: an entry moving from the
+         * part it has not visited into that part takes the cursor back with it
+         * (test_l1 "scan while the table changes"). A cursor of NONE never moves. */
+        if (i < t->cursor && t->cursor <= j)
+            t->cursor = i;
         i = j;
     }
     t->slots[i].h = 0;
@@ -508,6 +531,7 @@ struct l1 *l1__new_alloc(size_t max_bytes, unsigned nshards, enum l1_policy poli
     c->nshards = nshards;
     c->policy = policy;
     atomic_init(&c->sweep_next, 0);
+    pthread_mutex_init(&c->scan_lock, NULL);
     /* malloc promises 16-byte alignment: over-allocate and align by hand. */
     c->shards_mem = alloc != NULL ? alloc(nshards * sizeof(struct shard) + CACHE_LINE, arg)
                                   : malloc(nshards * sizeof(struct shard) + CACHE_LINE);
@@ -534,6 +558,7 @@ struct l1 *l1__new_alloc(size_t max_bytes, unsigned nshards, enum l1_policy poli
 fail:
     for (i = 0; i < made; i++)
         shard_fini(&c->shards[i]);
+    pthread_mutex_destroy(&c->scan_lock);
     free(c->shards_mem);
     free(c);
     return NULL;
@@ -553,6 +578,7 @@ void l1_free(struct l1 *c)
     ASSERT(c->magic == L1_MAGIC);
     for (i = 0; i < c->nshards; i++)
         shard_fini(&c->shards[i]);
+    pthread_mutex_destroy(&c->scan_lock);
     c->magic = 0;
     free(c->shards_mem);
     free(c);
@@ -730,6 +756,144 @@ size_t l1_evict_expired_step(struct l1 *c, int64_t now, size_t max_slots)
     pthread_mutex_unlock(&s->lock);
     batch_release(&dead);
     return removed;
+}
+
+/* ---- scans ---- */
+
+/* Puts nw in the place of old, which the scan found in shard s and still holds a
+ * reference on: same index slot, same queue position and access counter. When old
+ * left the shard meanwhile nothing happens and 0 is returned; nw == NULL (the copy
+ * failed) or a copy the shard cannot hold removes old. Takes the store's reference
+ * on nw (the caller keeps its own); old's goes to `dead`. */
+static int scan_swap(struct shard *s, struct obj *old, struct obj *nw, uint32_t seq,
+                     struct batch *dead)
+{
+    struct obj__l1 *ko = obj__l1(old), *kn;
+    void *unowned = NULL;
+    struct queue *q;
+    size_t i;
+    int claimed;
+
+    if (atomic_load_explicit(&ko->owner, memory_order_acquire) != s)
+        return 0;
+    i = find_obj(&s->index, old);
+    if (nw == NULL || obj_size(nw) > s->max_obj) {
+        drop(s, old, i, dead);
+        s->removals++;
+        return 1;
+    }
+    ASSERT(obj_hash_lo(nw) == obj_hash_lo(old) && obj_hash_hi(nw) == obj_hash_hi(old) &&
+           obj_key_equal(nw, obj_key(old), obj_key_len(old)));
+    kn = obj__l1(nw);
+    claimed = atomic_compare_exchange_strong(&kn->owner, &unowned, s);
+    ASSERT(claimed); /* a copy is new: in no store */
+    q = queue_of(s, ko);
+    kn->prev = ko->prev;
+    kn->next = ko->next;
+    kn->queue = ko->queue;
+    kn->freq = ko->freq;
+    kn->scan = seq;
+    if (ko->prev != NULL)
+        obj__l1(ko->prev)->next = nw;
+    else
+        q->head = nw;
+    if (ko->next != NULL)
+        obj__l1(ko->next)->prev = nw;
+    else
+        q->tail = nw;
+    q->bytes = q->bytes - obj_size(old) + obj_size(nw);
+    ko->prev = ko->next = NULL;
+    ko->queue = Q_NONE;
+    s->index.slots[i].v = (uint64_t)(uintptr_t)obj_ref(nw);
+    atomic_store_explicit(&ko->owner, NULL, memory_order_release);
+    batch_add(dead, old);
+    s->replacements++;
+    /* A copy may be larger than what it replaces (a new head): keep the budget. */
+    while (s->small.bytes + s->main.bytes > s->budget)
+        evict_one(s, dead);
+    return 1;
+}
+
+/* Scans one shard (see l1_scan). Returns the objects removed or replaced. */
+static size_t scan_shard(struct shard *s, const struct l1_scan_ops *ops, void *arg, uint32_t seq)
+{
+    /* old[k] and nw[k]: an object to replace and its copy, n of them, made while
+     * the lock was dropped; next[]: the objects this hold found to replace. */
+    struct obj *old[SCAN_COPIES], *nw[SCAN_COPIES], *next[SCAN_COPIES];
+    size_t n = 0, k, done = 0;
+
+    pthread_mutex_lock(&s->lock);
+    s->index.cursor = 0;
+    for (;;) {
+        struct batch dead = {0};
+        size_t budget = SCAN_SLOTS, got = 0;
+        int finished;
+
+        /* The copies made while the lock was dropped. */
+        for (k = 0; k < n; k++)
+            done += (size_t)scan_swap(s, old[k], nw[k], seq, &dead);
+        while (budget-- > 0 && dead.n < DEAD_BATCH && got < SCAN_COPIES &&
+               s->index.cursor <= s->index.mask) {
+            size_t i = s->index.cursor;
+            struct obj *o = slot_obj(&s->index.slots[i]);
+
+            if (o == NULL || obj__l1(o)->scan == seq) {
+                s->index.cursor++;
+                continue;
+            }
+            obj__l1(o)->scan = seq;
+            switch (ops->match(arg, o)) {
+            case L1_SCAN_REMOVE:
+                /* The backward shift may pull a later entry into slot i: the cursor
+                 * stays to look at it. */
+                drop(s, o, i, &dead);
+                s->removals++;
+                done++;
+                break;
+            case L1_SCAN_REPLACE:
+                next[got++] = obj_ref(o);
+                s->index.cursor++;
+                break;
+            default: s->index.cursor++; break;
+            }
+        }
+        finished = s->index.cursor > s->index.mask && got == 0;
+        if (finished)
+            s->index.cursor = NONE;
+        pthread_mutex_unlock(&s->lock);
+        batch_release(&dead);
+        for (k = 0; k < n; k++) {
+            obj_unref(&old[k]);
+            obj_unref(&nw[k]);
+        }
+        if (finished)
+            break;
+        /* Copies are made without the lock: they allocate and copy bodies. */
+        for (k = 0; k < got; k++) {
+            old[k] = next[k];
+            nw[k] = ops->copy != NULL ? ops->copy(arg, old[k]) : NULL;
+        }
+        n = got;
+        pthread_mutex_lock(&s->lock);
+    }
+    return done;
+}
+
+size_t l1_scan(struct l1 *c, const struct l1_scan_ops *ops, void *arg)
+{
+    size_t done = 0;
+    uint32_t seq;
+    unsigned i;
+
+    ASSERT(c != NULL && c->magic == L1_MAGIC && ops != NULL && ops->match != NULL);
+    pthread_mutex_lock(&c->scan_lock);
+    if (++c->scan_seq == 0)
+        c->scan_seq = 1; /* 0 is the mark of an object no scan has visited */
+    seq = c->scan_seq;
+    for (i = 0; i < c->nshards; i++)
+        done += scan_shard(&c->shards[i], ops, arg, seq);
+    pthread_mutex_unlock(&c->scan_lock);
+    return done;
 }
 
 /* ---- invariants, for tests ---- */

@@ -20,8 +20,8 @@
  * early. Budgets count obj_size(); the index (hash tables, ghost) is reported
  * separately in l1_stats.index_bytes. cache/EVICTION.md compares the policies.
  *
- * No function here takes a callback or re-enters the caller; obj_unref of an
- * evicted object runs after the shard lock is released.
+ * Only l1_scan takes callbacks (see there); no other function re-enters the
+ * caller. obj_unref of an evicted object runs after the shard lock is released.
  */
 #ifndef TESSERA_L1_H
 #define TESSERA_L1_H
@@ -118,6 +118,49 @@ void l1_stats(struct l1 *c, struct l1_stats *st);
  * for a periodic timer; an object missed here is still evicted in time. Returns the
  * number removed. Thread: any. */
 size_t l1_evict_expired_step(struct l1 *c, int64_t now, size_t max_slots);
+
+/* What an l1_scan match callback decides for one object. */
+enum l1_scan_verdict {
+    L1_SCAN_KEEP = 0,    /* leave it where it is */
+    L1_SCAN_REMOVE = 1,  /* take it out, as l1_remove would (counted in removals) */
+    L1_SCAN_REPLACE = 2, /* swap in the object ops->copy makes (counted in replacements) */
+};
+
+/* The callbacks of one l1_scan.
+ *
+ * match(arg, o) runs with o's shard locked, for every object the store holds when
+ * the scan reaches it: it must be short (no allocation, no I/O), must not call into
+ * this store (the shard lock is not recursive) and must not keep o. It returns an
+ * l1_scan_verdict.
+ *
+ * copy(arg, o) runs with no lock held, for each object match said L1_SCAN_REPLACE
+ * to (the scan holds a reference on o meanwhile). It returns a new object with one
+ * reference, which the scan takes over: the same key and hash as o, its times and
+ * flags set, not in any store. The new object takes o's place in the index and in
+ * its eviction queue (same position, same access counter), so a rewritten object
+ * keeps its standing. When o left the store in the meantime (evicted, removed, or
+ * replaced by a newer insert), the copy is dropped and the newer object is left
+ * alone. copy may return NULL (out of memory): o is then removed. ops->copy may be
+ * NULL, which makes every L1_SCAN_REPLACE a removal. */
+struct l1_scan_ops {
+    int (*match)(void *arg, const struct obj *o);
+    struct obj *(*copy)(void *arg, const struct obj *o);
+};
+
+/* Visits every object of the store once and removes or replaces those match asks
+ * for (a purge). Shards are scanned one after the other through their hash tables,
+ * holding a shard's lock for at most 256 slots, 32 removals and 16 replacements at
+ * a time: lookups and inserts go on meanwhile, and the scan continues where it was.
+ * Each object that was in the store for the whole scan is matched exactly once,
+ * even when concurrent inserts grow the table or removals move entries (the scan
+ * marks what it visited and resumes at the right slot: see l1.c). Objects inserted
+ * while the scan runs may or may not be visited.
+ *
+ * Scans take turns: a second l1_scan waits until the first one ends, so call it
+ * from a thread that may block (the admin thread, a purge thread), never from an
+ * event loop serving requests. Returns the number of objects removed or replaced.
+ * Thread: any. Re-enters the caller through ops only, as described above. */
+size_t l1_scan(struct l1 *c, const struct l1_scan_ops *ops, void *arg);
 
 /* Cross-module internal, for tests: l1_new with an allocator for the store's own
  * memory (shards, tables, ghosts; not the objects). alloc(n, arg) returns memory

@@ -161,6 +161,8 @@ struct obj__l1 {
     _Atomic(void *) owner;
     uint8_t queue; /* which queue of the shard */
     uint8_t freq;  /* S3-FIFO access counter, 0-3 */
+    uint32_t scan; /* l1_scan: the number of the last scan that visited it (fits the
+                      padding: the struct stays 32 bytes on LP64) */
 };
 struct obj__l1 *obj__l1(struct obj *o);
 
