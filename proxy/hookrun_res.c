@@ -54,7 +54,9 @@ static int rebuild(struct req *r, lua_State *L, const struct h1_msg *m, struct e
         lua_rawget(L, hdrs);
         lua_pushlstring(L, name, n);
         lua_rawget(L, orig);
-        if (lua_rawequal(L, -1, -2)) {
+        if (lua_type(L, -1) == LUA_TBOOLEAN) {
+            /* changed, and written at its first line already */
+        } else if (lua_rawequal(L, -1, -2)) {
             evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)hd->name_len, hd->name,
                                 (int)hd->value_len, hd->value);
         } else if (lua_isstring(L, -2)) {
@@ -67,11 +69,8 @@ static int rebuild(struct req *r, lua_State *L, const struct h1_msg *m, struct e
             }
             evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)hd->name_len, hd->name, (int)vl, v);
             lua_pushlstring(L, name, n);
-            lua_pushnil(L);
-            lua_rawset(L, orig); /* mark: do not write its other lines */
-            lua_pushlstring(L, name, n);
             lua_pushboolean(L, 1);
-            lua_rawset(L, orig);
+            lua_rawset(L, orig); /* mark: its other lines are not written */
         }
         lua_pop(L, 2);
     }

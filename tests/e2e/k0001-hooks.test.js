@@ -61,6 +61,7 @@ return {
     res.tags = { "hooked" }
     if res.headers["x-nocache"] then res.cacheable = false else res.ttl = 42 end
     if res.vars and res.vars.kept then res.headers["x-kept"] = res.vars.kept end
+    if res.headers["x-multi"] then res.headers["x-multi"] = "changed" end
   end,
 
   on_log = function(e)
@@ -221,6 +222,13 @@ describe('on_response', () => {
     assert.strictEqual(r.status, 200);
     assert.strictEqual(r.headers['x-secret'], undefined);
     assert.strictEqual(r.headers['x-hooked'], 'yes');
+  });
+
+  it('a changed field of several lines becomes one line; untouched ones keep theirs', async () => {
+    const r = await get('/api/price/14?hdr=X-Multi:a&hdr=X-Multi:b&hdr=X-Keep:1&hdr=X-Keep:2');
+    assert.strictEqual(r.status, 200);
+    assert.strictEqual(r.headers['x-multi'], 'changed');
+    assert.strictEqual(r.headers['x-keep'], '1, 2');
   });
 
   it('marks a response uncacheable', async () => {
