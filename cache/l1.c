@@ -107,10 +107,10 @@ struct l1 {
     unsigned magic;
     unsigned nshards;
     enum l1_policy policy;
-    atomic_uint sweep_next; /* the shard of the next l1_evict_expired_step */
+    atomic_uint sweep_next;    /* the shard of the next l1_evict_expired_step */
     pthread_mutex_t scan_lock; /* one l1_scan at a time: a table has one cursor */
     uint32_t scan_seq;         /* number of the last scan (under scan_lock); never 0 */
-    void *shards_mem;       /* what was allocated; shards is it aligned to a line */
+    void *shards_mem;          /* what was allocated; shards is it aligned to a line */
     struct shard *shards;
 };
 

@@ -20,8 +20,13 @@ listen = {
   { addr = "127.0.0.1:8443", tls = { cert = "conf/tls/edge.pem", key = "conf/tls/edge.key" } },
 }
 
--- The admin listener: Prometheus text at http://127.0.0.1:9901/metrics.
-admin = { addr = "127.0.0.1:9901" }
+-- The admin listener: Prometheus text at http://127.0.0.1:9901/metrics, and
+-- POST /purge with "Authorization: Bearer <the token in token_file>" (tools/demo.sh
+-- makes the file; without it purge is disabled).
+admin = { addr = "127.0.0.1:9901", token_file = "conf/admin.token" }
+
+-- The PURGE method on the client listeners, for these client addresses only.
+purge = { allow = { "127.0.0.1", "::1" } }
 
 -- The memory cache shared by all workers.
 cache = { memory = "256MB" }

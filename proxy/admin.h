@@ -2,8 +2,10 @@
  *
  * admin: the admin listener on the main thread's loop (libevent's evhttp: it is
  * not on any request path). GET /metrics answers Prometheus text: the memory
- * cache's gauges and, per route of the running generation, the cache outcome
- * counters. Thread: main.
+ * cache's gauges, the purge counters and, per route of the running generation,
+ * the cache outcome counters. POST /purge (with `Authorization: Bearer <token>`,
+ * the token of admin.token_file) purges by url, prefix or tag (proxy/purge.h);
+ * the scan runs on the main thread, which serves no client requests. Thread: main.
  */
 #ifndef TESSERA_ADMIN_H
 #define TESSERA_ADMIN_H

@@ -94,6 +94,9 @@ enum key_type {
     T_HEADER_PAIR,
     T_COOKIE_PAIR,
     T_QUERY_PAIR,
+    T_TOKEN_FILE,
+    T_CIDR_LIST,
+    T_TEXT,
     T_SECTION,
     T_TABLE,
     T_LIST,
@@ -164,6 +167,13 @@ struct section {
 #define KEY_HEADER_PAIR(name, key, ...) KEY_LEAF(T_HEADER_PAIR, name, __VA_ARGS__)
 #define KEY_COOKIE_PAIR(name, key, ...) KEY_LEAF(T_COOKIE_PAIR, name, __VA_ARGS__)
 #define KEY_QUERY_PAIR(name, key, ...) KEY_LEAF(T_QUERY_PAIR, name, __VA_ARGS__)
+#define KEY_TEXT(name, key, ...) KEY_LEAF(T_TEXT, name, __VA_ARGS__)
+#define KEY_TOKEN_FILE(name, key, ...) KEY_LEAF(T_TOKEN_FILE, name, __VA_ARGS__)
+#define KEY_CIDR_LIST(name, key, field, min, max, def, unit, doc)                                  \
+    {                                                                                              \
+        name, T_CIDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,   \
+            doc, NULL                                                                              \
+    }
 #define KEY_ADDR_LIST(name, key, field, min, max, def, unit, doc)                                  \
     {                                                                                              \
         name, T_ADDR_LIST, offsetof(BASE, field), offsetof(BASE, n##field), min, max, def, unit,   \
@@ -276,6 +286,30 @@ static const struct section sec_fragments = {
 static const struct key route_keys[] = {CFG_SCHEMA_ROUTES(KEY)};
 #undef sec_cache
 #undef BASE
+#define BASE struct cfg_redis
+static const struct key redis_breaker_keys[] = {CFG_SCHEMA_REDIS_BREAKER(KEY)};
+#undef BASE
+static const struct section sec_redis_breaker = {"cache.redis.breaker",
+                                                 redis_breaker_keys,
+                                                 ARRAY_SIZE(redis_breaker_keys),
+                                                 0,
+                                                 0,
+                                                 "{ failures = 5, cooldown = \"1s\" }",
+                                                 NULL,
+                                                 NULL};
+#define sec_breaker sec_redis_breaker
+#define BASE struct cfg_redis
+static const struct key redis_keys[] = {CFG_SCHEMA_REDIS(KEY)};
+#undef BASE
+#undef sec_breaker
+static const struct section sec_redis = {"cache.redis",
+                                         redis_keys,
+                                         ARRAY_SIZE(redis_keys),
+                                         sizeof(struct cfg_redis),
+                                         0,
+                                         "{ server = \"127.0.0.1:6379\", timeout = \"5ms\" }",
+                                         NULL,
+                                         NULL};
 #define BASE struct cfg
 static const struct key timeout_keys[] = {CFG_SCHEMA_TIMEOUTS(KEY)};
 static const struct key limit_keys[] = {CFG_SCHEMA_LIMITS(KEY)};
@@ -285,6 +319,9 @@ static const struct key cache_keys[] = {CFG_SCHEMA_CACHE(KEY)};
 #undef BASE
 #define BASE struct cfg_admin
 static const struct key admin_keys[] = {CFG_SCHEMA_ADMIN(KEY)};
+#undef BASE
+#define BASE struct cfg_purge
+static const struct key purge_keys[] = {CFG_SCHEMA_PURGE(KEY)};
 #undef BASE
 #define BASE struct cfg_channel
 static const struct key channel_keys[] = {CFG_SCHEMA_CHANNELS(KEY)};
@@ -327,6 +364,14 @@ static const struct section sec_admin = {"admin",
                                          sizeof(struct cfg_admin),
                                          0,
                                          "{ addr = \"127.0.0.1:9901\" }",
+                                         NULL,
+                                         NULL};
+static const struct section sec_purge = {"purge",
+                                         purge_keys,
+                                         ARRAY_SIZE(purge_keys),
+                                         sizeof(struct cfg_purge),
+                                         0,
+                                         "{ allow = { \"127.0.0.1\", \"10.0.0.0/8\" } }",
                                          NULL,
                                          NULL};
 static const struct section sec_cache = {
@@ -517,6 +562,96 @@ int cfg_parse_addr(const char *s, struct cfg_addr *out)
 {
     const char *why;
     return parse_addr(s, out, &why);
+}
+
+/* cfg_parse_cidr with the reason for a failure (why may be written to buf). */
+static int parse_cidr(const char *s, struct cfg_cidr *out, const char **why, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    unsigned max;
+    memset(out, 0, sizeof(*out));
+    *why = NULL;
+    const char *slash = strchr(s, '/');
+    size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || n >= sizeof(ip)) {
+        *why = "not a numeric IPv4 or IPv6 address";
+        return -1;
+    }
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    if (inet_pton(AF_INET, ip, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, ip, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        *why = "not a numeric IPv4 or IPv6 address: no DNS at load time";
+        return -1;
+    }
+    out->bits = max;
+    if (slash != NULL) {
+        uint64_t b;
+        const char *e = slash + 1;
+        if (parse_digits(&e, &b) < 0 || *e != '\0' || b > max || e - slash - 1 > 3) {
+            *why = max == 32 ? "the prefix length after '/' must be 0 to 32"
+                             : "the prefix length after '/' must be 0 to 128";
+            return -1;
+        }
+        out->bits = (unsigned)b;
+    }
+    int stray = 0;
+    for (unsigned i = out->bits; i < max; i++) {
+        stray |= out->addr[i / 8] & (0x80u >> (i % 8));
+        out->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+    }
+    if (stray) {
+        /* As nginx warns "low address bits are meaningless": a typo, most likely. */
+        char net[INET6_ADDRSTRLEN];
+        inet_ntop(out->family, out->addr, net, sizeof(net));
+        snprintf(buf, cap, "bits are set past the prefix length: did you mean \"%s/%u\"?", net,
+                 out->bits);
+        *why = buf;
+        return -1;
+    }
+    return 0;
+}
+
+int cfg_parse_cidr(const char *s, struct cfg_cidr *out)
+{
+    const char *why;
+    char buf[128];
+    return s != NULL ? parse_cidr(s, out, &why, buf, sizeof(buf)) : -1;
+}
+
+static bool cidr_has(const struct cfg_cidr *c, int family, const uint8_t *a)
+{
+    if (c->family != family)
+        return false;
+    unsigned full = c->bits / 8, rest = c->bits % 8;
+    if (memcmp(c->addr, a, full) != 0)
+        return false;
+    return rest == 0 || ((c->addr[full] ^ a[full]) & (uint8_t)(0xffu << (8 - rest))) == 0;
+}
+
+int cfg_cidr_match(const struct cfg_cidr *list, size_t n, const char *ip)
+{
+    uint8_t a[16];
+    int family;
+    if (inet_pton(AF_INET, ip, a) == 1)
+        family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, a) == 1)
+        family = AF_INET6;
+    else
+        return 0;
+    /* An IPv4 client on an IPv6 socket is ::ffff:a.b.c.d (RFC 4291 2.5.5.2): the
+     * IPv4 entries apply to it too. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    int v4mapped = family == AF_INET6 && memcmp(a, mapped, sizeof(mapped)) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (cidr_has(&list[i], family, a) || (v4mapped && cidr_has(&list[i], AF_INET, a + 12)))
+            return 1;
+    return 0;
 }
 
 static uint16_t addr_port(const struct cfg_addr *a)
@@ -1582,6 +1717,101 @@ static void check_readable(struct loader *ld, const char *path)
     }
 }
 
+/* TOKEN_FILE: the secret is read now, so that `tessera -t` and a reload see the
+ * file as it is. A file that cannot give a secret is no error of the
+ * configuration (purge is then disabled, and says why when asked); a bad path
+ * value is. */
+static void load_secret(struct loader *ld, const struct key *k, struct cfg_secret *out, int idx)
+{
+    const char *s = get_str(ld->L, idx);
+    if (s == NULL || *s == '\0') {
+        expected(ld, idx, NULL, "a file path like \"conf/admin.token\"");
+        return;
+    }
+    out->file = xstrdup(s);
+    char q[128], msg[256], buf[4096 + 256];
+    quote(q, sizeof(q), s, strlen(s));
+    struct stat st;
+    size_t n = 0;
+    int fd = -1, err = 0;
+    msg[0] = '\0';
+    if (stat(s, &st) < 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode))
+        err = -1; /* a FIFO or a device could block the load, or have effects */
+    else if ((fd = open(s, O_RDONLY | O_CLOEXEC)) < 0)
+        err = errno;
+    if (err != 0) {
+        snprintf(msg, sizeof(msg), "cannot read %s: %s", q,
+                 err < 0 ? "not a regular file" : strerror(err));
+    } else {
+        ssize_t got;
+        while (n < sizeof(buf) && (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0) {
+                snprintf(msg, sizeof(msg), "cannot read %s: %s", q, strerror(errno));
+                break;
+            }
+            n += (size_t)got;
+        }
+        close(fd);
+    }
+    size_t b = 0, e = n;
+    while (b < e && strchr(" \t\r\n", buf[b]) != NULL)
+        b++;
+    while (e > b && strchr(" \t\r\n", buf[e - 1]) != NULL)
+        e--;
+    for (size_t i = b; msg[0] == '\0' && i < e; i++)
+        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f)
+            snprintf(msg, sizeof(msg),
+                     "%s holds more than one token, or bytes that are not visible ASCII", q);
+    if (msg[0] == '\0' && e - b < k->min)
+        snprintf(msg, sizeof(msg), "%s is empty", q);
+    else if (msg[0] == '\0' && e - b > k->max)
+        snprintf(msg, sizeof(msg), "%s holds more than %llu bytes", q, (unsigned long long)k->max);
+    if (msg[0] != '\0') {
+        out->error = xstrdup(msg);
+    } else {
+        out->value = xstrndup(buf + b, e - b);
+        out->len = e - b;
+    }
+    explicit_bzero(buf, sizeof(buf));
+}
+
+/* CIDR_LIST: an array of addresses or networks. */
+static void load_cidrs(struct loader *ld, const struct key *k, char *base, int idx)
+{
+    static const char example[] = "{ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\" }";
+    lua_State *L = ld->L;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        expected(ld, idx, NULL, "an array of addresses like %s", example);
+        return;
+    }
+    size_t n = array_len(ld, idx);
+    if (n < k->min || n > k->max) {
+        fail(ld, "expected %llu to %llu addresses like %s, got %zu", (unsigned long long)k->min,
+             (unsigned long long)k->max, example, n);
+        return;
+    }
+    struct cfg_cidr *a = xcalloc(n, sizeof(*a));
+    *(struct cfg_cidr **)(base + k->off) = a;
+    *(size_t *)(base + k->count_off) = n;
+    for (size_t i = 0; i < n; i++) {
+        size_t old = push_index(ld, i + 1);
+        lua_rawgeti(L, idx, (int)(i + 1));
+        const char *s = get_str(L, -1);
+        const char *why = NULL;
+        char buf[128];
+        if (s == NULL || parse_cidr(s, &a[i], &why, buf, sizeof(buf)) < 0)
+            expected(ld, -1, why, "an address or network like \"10.0.0.0/8\" or \"::1\"");
+        else
+            a[i].text = xstrdup(s);
+        lua_pop(L, 1);
+        pop_path(ld, old);
+    }
+}
+
 /* ---- page routes -------------------------------------------------------------- */
 
 /* TEMPLATE_NAME: the name becomes part of file paths (build_pages), so it is kept
@@ -2174,6 +2404,21 @@ static void load_value(struct loader *ld, const struct key *k, char *base, int i
     case T_HEADER_PAIR:
     case T_COOKIE_PAIR:
     case T_QUERY_PAIR: load_pair(ld, k, (struct cfg_channel_pair *)field, idx); break;
+    case T_TEXT: {
+        size_t len = 0, good = 0; /* bytes before the first that is not visible ASCII */
+        s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+        while (s != NULL && good < len && s[good] > ' ' && s[good] < 0x7f)
+            good++;
+        if (s == NULL || good < len || len < k->min || len > k->max)
+            expected(ld, idx, s != NULL && good < len ? "a space, control or non-ASCII byte" : NULL,
+                     "%llu to %llu visible ASCII characters", (unsigned long long)k->min,
+                     (unsigned long long)k->max);
+        else
+            *(char **)field = xstrndup(s, len);
+        break;
+    }
+    case T_TOKEN_FILE: load_secret(ld, k, (struct cfg_secret *)field, idx); break;
+    case T_CIDR_LIST: load_cidrs(ld, k, base, idx); break;
     case T_SECTION:
         if (lua_type(L, idx) == LUA_TTABLE)
             load_table(ld, k->sub, base, idx);
@@ -2276,6 +2521,10 @@ static void missing(struct loader *ld, const struct key *k)
     case T_INPUT_FILE:
         fail(ld, "required key is missing (expected a file path like \"conf/tls/edge.pem\")");
         break;
+    case T_CIDR_LIST:
+        fail(ld, "required key is missing (expected an array of addresses like "
+                 "{ \"127.0.0.1\", \"10.0.0.0/8\" })");
+        break;
     default: fail(ld, "required key is missing"); break;
     }
 }
@@ -2304,7 +2553,10 @@ static void check_unknown_keys(struct loader *ld, const struct section *sec, int
             else if (get_uint(L, -2, 1, UINT32_MAX, &ix))
                 ld->plen = path_add_index(ld->path, ld->plen, (size_t)ix);
             const char *hint = k ? suggest(k, names, sec->nkeys) : NULL;
-            if (hint != NULL) {
+            if (sec == &sec_redis && k != NULL && strcmp(k, "servers") == 0) {
+                fail(ld, "not supported yet: one Redis node for now, as server = \"ip:port\" "
+                         "(a list of Redis Cluster seeds is a later issue)");
+            } else if (hint != NULL) {
                 fail(ld, "unknown key (did you mean \"%s\"?)", hint);
             } else if (k == NULL) {
                 char got[128];
@@ -2356,6 +2608,17 @@ static void load_table(struct loader *ld, const struct section *sec, char *base,
 static void cross_checks(struct loader *ld)
 {
     struct cfg *c = ld->c;
+    /* cache.redis.server is an ADDR like a listener's, but one we connect to */
+    const struct cfg_redis *rd = c->cache.redis;
+    if (rd != NULL && rd->server.text != NULL &&
+        (addr_port(&rd->server) == 0 || addr_is_wildcard(&rd->server))) {
+        size_t old = push_key(ld, "cache", 5);
+        push_key(ld, "redis", 5);
+        push_key(ld, "server", 6);
+        fail(ld, "expected the address of a Redis server like \"127.0.0.1:6379\", got \"%s\"",
+             rd->server.text);
+        pop_path(ld, old);
+    }
     /* 0 is below both minimums: it means the key had its own error already */
     if (c->limits.header_size != 0 && c->limits.uri_size > c->limits.header_size) {
         char a[32], b[32];
@@ -3295,7 +3558,8 @@ static void free_table(const struct section *sec, char *base)
         case T_INPUT_FILE:
         case T_DIR:
         case T_TEMPLATE_NAME:
-        case T_FRAGMENT_PATH: free(*(char **)field); break;
+        case T_FRAGMENT_PATH:
+        case T_TEXT: free(*(char **)field); break;
         case T_HOOK_SCRIPT:
             free(*(char **)field);
             free(((struct cfg_route *)base)->hooks_src); /* the only HOOK_SCRIPT key */
@@ -3328,6 +3592,23 @@ static void free_table(const struct section *sec, char *base)
             free(((struct cfg_channel_pair *)field)->name);
             free(((struct cfg_channel_pair *)field)->value);
             break;
+        case T_TOKEN_FILE: {
+            struct cfg_secret *secret = (struct cfg_secret *)field;
+            if (secret->value != NULL)
+                explicit_bzero(secret->value, secret->len);
+            free(secret->value);
+            free(secret->file);
+            free(secret->error);
+            break;
+        }
+        case T_CIDR_LIST: {
+            struct cfg_cidr *a = *(struct cfg_cidr **)field;
+            size_t n = *(size_t *)(base + k->count_off);
+            for (size_t j = 0; a != NULL && j < n; j++)
+                free(a[j].text);
+            free(a);
+            break;
+        }
         case T_SECTION: free_table(k->sub, base); break;
         case T_TABLE: {
             char *item = *(char **)field;
@@ -3466,6 +3747,13 @@ const struct cfg_origin *cfg_origin_find(const struct cfg *c, const char *name)
 
 /* ---- --help-config ------------------------------------------------------------ */
 
+/* "LABEL, MIN..MAX bytes": the help text of a key whose value is text. */
+static void bytes_range(char *buf, size_t cap, const char *label, const struct key *k)
+{
+    snprintf(buf, cap, "%s, %llu..%llu bytes", label, (unsigned long long)k->min,
+             (unsigned long long)k->max);
+}
+
 static void help_type(const struct key *k, char *buf, size_t cap)
 {
     char lo[32], hi[32];
@@ -3503,18 +3791,9 @@ static void help_type(const struct key *k, char *buf, size_t cap)
     case T_LOG_LEVEL: snprintf(buf, cap, "\"error\" | \"warn\" | \"info\" | \"debug\""); break;
     case T_ROUTE_PATH: snprintf(buf, cap, "path pattern"); break;
     case T_ORIGIN_REF: snprintf(buf, cap, "origin name"); break;
-    case T_TEMPLATE_NAME:
-        snprintf(buf, cap, "template name, %llu..%llu bytes", (unsigned long long)k->min,
-                 (unsigned long long)k->max);
-        break;
-    case T_FRAGMENT_PATH:
-        snprintf(buf, cap, "request path, %llu..%llu bytes", (unsigned long long)k->min,
-                 (unsigned long long)k->max);
-        break;
-    case T_HOOK_SCRIPT:
-        snprintf(buf, cap, "Lua script path, %llu..%llu bytes", (unsigned long long)k->min,
-                 (unsigned long long)k->max);
-        break;
+    case T_TEMPLATE_NAME: bytes_range(buf, cap, "template name", k); break;
+    case T_FRAGMENT_PATH: bytes_range(buf, cap, "request path", k); break;
+    case T_HOOK_SCRIPT: bytes_range(buf, cap, "Lua script path", k); break;
     case T_HOOK_ERRORS: snprintf(buf, cap, "\"fail\" | \"ignore\""); break;
     case T_JSON:
         fmt_size(lo, sizeof(lo), k->max);
@@ -3526,10 +3805,7 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         snprintf(buf, cap, "array of %llu..%llu %s", (unsigned long long)k->min,
                  (unsigned long long)k->max, name_kind_of(k->type)->plural);
         break;
-    case T_CHANNEL_NAME:
-        snprintf(buf, cap, "channel name, %llu..%llu bytes", (unsigned long long)k->min,
-                 (unsigned long long)k->max);
-        break;
+    case T_CHANNEL_NAME: bytes_range(buf, cap, "channel name", k); break;
     case T_FLAG: snprintf(buf, cap, "true"); break;
     case T_UA_ALTERNATIVES:
         snprintf(buf, cap, "\"A|B\": 1..%d texts of %llu..%llu bytes", CFG__UA_ALTERNATIVES,
@@ -3544,6 +3820,15 @@ static void help_type(const struct key *k, char *buf, size_t cap)
         snprintf(buf, cap, "{ name = value of %llu..%llu bytes }", (unsigned long long)k->min,
                  (unsigned long long)k->max);
         break;
+    case T_TOKEN_FILE:
+        snprintf(buf, cap, "path of a file holding %llu..%llu bytes", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_CIDR_LIST:
+        snprintf(buf, cap, "array of %llu..%llu addresses or networks", (unsigned long long)k->min,
+                 (unsigned long long)k->max);
+        break;
+    case T_TEXT: bytes_range(buf, cap, "text", k); break;
     case T_SECTION:
     case T_TABLE: snprintf(buf, cap, "table"); break;
     case T_LIST:

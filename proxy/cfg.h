@@ -189,9 +189,50 @@ struct cfg_channel {
 
 struct channel_ua; /* compiled user_agent alternatives, private to proxy/channel.c */
 
-/* admin: the admin listener (metrics). */
+/* A secret read from a file at load (TOKEN_FILE): value is NULL when the key is
+ * absent or the file is missing, unreadable, empty or not visible ASCII, and
+ * `error` then says which (NULL when the key is absent). */
+struct cfg_secret {
+    char *file;  /* the path as written */
+    char *value; /* the secret without the white space around it, NUL-terminated */
+    size_t len;
+    char *error; /* why value is NULL: "cannot read conf/admin.token: No such file ..." */
+};
+
+/* admin: the admin listener (metrics, purge). */
 struct cfg_admin {
-    struct cfg_addr addr; /* admin.addr */
+    struct cfg_addr addr;    /* admin.addr */
+    struct cfg_secret token; /* admin.token_file: POST /purge's bearer token */
+};
+
+/* One entry of an address allow-list (CIDR_LIST): an address and how many of its
+ * leading bits a client's must share ("10.0.0.0/8"; a bare address is /32 or
+ * /128). Bits past the prefix are zero (the loader refuses others). */
+struct cfg_cidr {
+    char *text;       /* as written */
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network byte order; 4 bytes used for AF_INET */
+    unsigned bits;
+};
+
+/* purge: the PURGE method on the client listeners. */
+struct cfg_purge {
+    struct cfg_cidr *allow; /* purge.allow: clients that may send PURGE */
+    size_t nallow;
+};
+
+/* cache.redis: the Redis L2 shared by edge nodes (proxy/l2.h). One node for now;
+ * cfg_load refuses a `servers` list (Redis Cluster seeds are a later issue). */
+struct cfg_redis {
+    struct cfg_addr server;      /* cache.redis.server: numeric "ip:port", 127.0.0.1:6379 */
+    char *prefix;                /* cache.redis.prefix: before every key, "tessera:" */
+    uint64_t timeout_ms;         /* cache.redis.timeout: each operation, default 5ms */
+    uint64_t connect_timeout_ms; /* cache.redis.connect_timeout, default 100ms */
+    uint64_t ttl_max_ms;         /* cache.redis.ttl_max: longest expiry, default 1d */
+    struct {
+        unsigned failures;    /* cache.redis.breaker.failures: in a row, default 5 */
+        uint64_t cooldown_ms; /* cache.redis.breaker.cooldown, default 1s */
+    } breaker;
 };
 
 enum cfg_log_format { CFG_LOG_COMBINED, CFG_LOG_JSON };
@@ -214,6 +255,8 @@ struct cfg {
 
     struct cfg_admin *admin; /* admin, NULL: no admin listener */
     size_t nroutes;
+
+    struct cfg_purge *purge; /* purge, NULL: PURGE is refused */
 
     struct cfg_channel *channels;     /* channels, in file order; the last is the default */
     size_t nchannels;                 /* >= 1; absent channels means { { name = "web" } } */
@@ -248,7 +291,8 @@ struct cfg {
     } limits;
 
     struct {
-        uint64_t memory; /* cache.memory: L1 budget in bytes, default 256MB */
+        uint64_t memory;         /* cache.memory: L1 budget in bytes, default 256MB */
+        struct cfg_redis *redis; /* cache.redis, NULL: no L2 */
     } cache;
 
     struct {
@@ -283,5 +327,10 @@ void cfg_help(FILE *out);
 int cfg_parse_duration(const char *s, uint64_t *ms);     /* "250ms" "30s" "5m" "1h" "2d" */
 int cfg_parse_size(const char *s, uint64_t *bytes);      /* "512" "16KB" "512MB" "1GB" */
 int cfg_parse_addr(const char *s, struct cfg_addr *out); /* "host:port", "[v6]:port" */
+/* "10.0.0.0/8", "::1", "fd00::/8" into out (out->text is not set). */
+int cfg_parse_cidr(const char *s, struct cfg_cidr *out);
+/* 1 when the numeric address `ip` ("10.1.2.3", "::1", "::ffff:10.1.2.3") is in one
+ * of the n entries, else 0 (also for text that is not an address). */
+int cfg_cidr_match(const struct cfg_cidr *list, size_t n, const char *ip);
 
 #endif

@@ -13,6 +13,13 @@
  *            false), INPUT_FILE (a file that must be readable when the config is
  *            loaded), DIR (a directory path, checked only where it is used), BOOL,
  *            LOG_FORMAT, LOG_LEVEL, ROUTE_PATH, ORIGIN_REF (name of an origin),
+ *            TOKEN_FILE (a file holding a secret of min..max bytes, read at load into
+ *            a struct cfg_secret; a file that is missing, unreadable, empty or not
+ *            visible ASCII is no error but leaves the secret unset, with the reason),
+ *            CIDR_LIST (an array of min..max IPv4 or IPv6 addresses or networks
+ *            "10.0.0.0/8", into struct cfg_cidr),
+ *            TEXT (a string of min..max visible ASCII characters: no space, control
+ *            or non-ASCII byte; stored as a char *),
  *            TEMPLATE_NAME (segments of letters, digits, '_', '-' and '.' joined by
  *            '/', min..max bytes), FRAGMENT_PATH (a request path of VCHARs but '#',
  *            starting with '/', min..max bytes), JSON (any Lua value but functions
@@ -58,6 +65,7 @@
 #define CFG__TB (1024ull * 1024 * 1024 * 1024)
 #define CFG__JSON_DEPTH 32              /* most tables inside each other in a JSON value */
 #define CFG__HOOK_SCRIPT_MAX (1u << 20) /* bytes of a routes[i].hooks script file */
+#define CFG__REDIS_PREFIX_MAX 64        /* bytes of cache.redis.prefix (l2.h agrees) */
 
 /* Top level: the globals a config file defines (struct cfg). */
 #define CFG_SCHEMA_TOP(X)                                                                          \
@@ -79,8 +87,13 @@
     X(timeouts, SECTION, timeouts, 0, 0, "{}", "", "client-side timeouts")                         \
     X(limits, SECTION, limits, 0, 0, "{}", "", "client request limits")                            \
     X(admin, TABLE, admin, 0, 0, "nil", "",                                                        \
-      "the admin listener: { addr = \"127.0.0.1:9901\" } serves /metrics (Prometheus text)")       \
-    X(cache, SECTION, cache, 0, 0, "{}", "", "the memory cache (L1) shared by all workers")        \
+      "the admin listener: { addr = \"127.0.0.1:9901\", token_file = \"conf/admin.token\" } "      \
+      "serves /metrics (Prometheus text) and POST /purge")                                         \
+    X(purge, TABLE, purge, 0, 0, "nil", "",                                                        \
+      "the PURGE method on the client listeners: { allow = { \"127.0.0.1\", \"10.0.0.0/8\" } }; "  \
+      "absent: PURGE is refused (405)")                                                            \
+    X(cache, SECTION, cache, 0, 0, "{}", "",                                                       \
+      "the memory cache (L1) shared by all workers, and the Redis L2 shared by edge nodes")        \
     X(http2, SECTION, http2, 0, 0, "{}", "", "HTTP/2 settings sent to clients")                    \
     X(log, SECTION, log, 0, 0, "{}", "", "access and error logs")
 
@@ -271,12 +284,48 @@
 
 /* admin (struct cfg_admin) */
 #define CFG_SCHEMA_ADMIN(X)                                                                        \
-    X(addr, ADDR, addr, 0, 0, NULL, "", "where the admin listener binds; keep it on loopback")
+    X(addr, ADDR, addr, 0, 0, NULL, "", "where the admin listener binds; keep it on loopback")     \
+    X(token_file, TOKEN_FILE, token, 1, 4096, "nil", "bytes",                                      \
+      "file holding the bearer token of POST /purge (read at load; white space around it is "      \
+      "ignored); absent, missing or empty: purge is disabled (403)")
+
+/* purge (struct cfg_purge): who may send PURGE to the client listeners */
+#define CFG_SCHEMA_PURGE(X)                                                                        \
+    X(allow, CIDR_LIST, allow, 1, 256, NULL, "addresses",                                          \
+      "client addresses allowed to PURGE: \"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\"")
 
 /* cache (struct cfg, .cache) */
 #define CFG_SCHEMA_CACHE(X)                                                                        \
     X(memory, SIZE, cache.memory, CFG__MB, CFG__TB, "256MB", "",                                   \
-      "bytes of responses kept in memory, objects and their overhead included")
+      "bytes of responses kept in memory, objects and their overhead included")                    \
+    X(redis, TABLE, cache.redis, 0, 0, "nil", "",                                                  \
+      "the Redis L2 shared by edge nodes: { server = \"127.0.0.1:6379\" }; looked up after a "     \
+      "memory miss, written after every store; absent: no L2")
+
+/* cache.redis (struct cfg_redis). A change takes effect on restart, not on reload. */
+#define CFG_SCHEMA_REDIS(X)                                                                        \
+    X(server, ADDR, server, 0, 0, "127.0.0.1:6379", "",                                            \
+      "the Redis server, a numeric \"ip:port\" (no DNS on the request path); one node for "        \
+      "now: a `servers` list of Redis Cluster seeds is a later issue")                             \
+    X(prefix, TEXT, prefix, 0, CFG__REDIS_PREFIX_MAX, "tessera:", "bytes",                         \
+      "before every key, then the 32 hex digits of the cache key hash: nodes that share "          \
+      "objects use the same prefix")                                                               \
+    X(timeout, DURATION, timeout_ms, 1, 10 * CFG__MS_S, "5ms", "",                                 \
+      "time allowed for each lookup; a later reply is ignored and the request goes on to the "     \
+      "origin")                                                                                    \
+    X(connect_timeout, DURATION, connect_timeout_ms, 1, 60 * CFG__MS_S, "100ms", "",               \
+      "time allowed to connect; a lost connection is retried after 50ms, doubling to 2s")          \
+    X(ttl_max, DURATION, ttl_max_ms, CFG__MS_S, 365 * CFG__MS_D, "1d", "",                         \
+      "longest expiry of a stored object (its lifetime plus its stale windows, capped by this)")   \
+    X(breaker, SECTION, breaker, 0, 0, "{}", "",                                                   \
+      "circuit breaker: Redis is not asked for a while after lookups fail in a row")
+
+/* cache.redis.breaker (struct cfg_redis, .breaker) */
+#define CFG_SCHEMA_REDIS_BREAKER(X)                                                                \
+    X(failures, UINT, breaker.failures, 1, 1000, "5", "failures",                                  \
+      "failed lookups in a row (timeouts, errors, lost connection) that open the breaker")         \
+    X(cooldown, DURATION, breaker.cooldown_ms, 1, CFG__MS_H, "1s", "",                             \
+      "how long an open breaker skips Redis; then one lookup probes it")
 
 /* http2 (struct cfg, .http2): the SETTINGS Tessera sends (RFC 9113 6.5.2) */
 #define CFG_SCHEMA_HTTP2(X)                                                                        \

@@ -20,6 +20,7 @@
 #include "compose.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,9 @@
 #define FRAG_BODY_MAX (8u * 1024 * 1024) /* a larger fragment fails */
 #define FRAG_TAGS_MAX 1024
 
+#define COMPOSE_MIN_CAP 8  /* fragments a new composition has room for */
+#define COMPOSE_RECYCLE 64 /* compositions a worker keeps for reuse */
+
 struct frag {
     struct req req; /* first: the req_ops callbacks cast back */
     unsigned magic;
@@ -43,8 +47,9 @@ struct frag {
     const struct compose_spec *spec;
     enum compose_state state;
     int status;
-    struct evbuffer *body;
+    struct evbuffer *body; /* body, timer and head outlive a composition (recycled) */
     struct event *timer;
+    struct evbuffer *head; /* its request head, written before any is dispatched */
     uint64_t end_ms;
     char tags[FRAG_TAGS_MAX];
     char ctype[64];         /* Content-Type, truncated */
@@ -64,7 +69,9 @@ struct compose {
     compose_done_cb done;
     void *arg;
     struct event *done_ev;
-    struct h1_msg msg; /* a fragment's request head, parsed while it is dispatched */
+    size_t cap;                /* frags allocated (with their buffers and timers) */
+    struct compose *next_free; /* in the worker's list of recycled compositions */
+    struct h1_msg msg;         /* a fragment's request head, parsed while it is dispatched */
 };
 
 static struct frag *frag_of(struct req *r)
@@ -311,12 +318,70 @@ static void launch(struct compose *c, struct frag *f, const char *head, size_t l
     up__start(r, route->origin);
 }
 
+/* Frees a composition and what it keeps for reuse. */
+static void destroy(struct compose *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        struct frag *f = &c->frags[i];
+        event_free(f->timer);
+        evbuffer_free(f->body);
+        evbuffer_free(f->head);
+    }
+    event_free(c->done_ev);
+    free(c->frags);
+    free(c);
+}
+
+/* A composition for n fragments: one the worker recycled, else a new one. Its
+ * fragments' buffers and timers exist; every other field is zero. */
+static struct compose *take(struct worker *w, size_t n)
+{
+    struct compose *c = w->compose_free;
+    if (c != NULL) {
+        w->compose_free = c->next_free;
+        w->ncompose_free--;
+        if (c->cap >= n) {
+            struct frag *frags = c->frags;
+            size_t cap = c->cap;
+            struct event *done = c->done_ev;
+            memset(c, 0, offsetof(struct compose, msg)); /* msg is written before use */
+            c->frags = frags;
+            c->cap = cap;
+            c->done_ev = done;
+            event_assign(done, w->base, -1, 0, on_done, c);
+            return c;
+        }
+        destroy(c);
+    }
+    size_t cap = n > COMPOSE_MIN_CAP ? n : COMPOSE_MIN_CAP;
+    c = xcalloc(1, sizeof(*c));
+    c->cap = cap;
+    c->frags = xcalloc(cap, sizeof(*c->frags));
+    c->done_ev = event_new(w->base, -1, 0, on_done, c);
+    for (size_t i = 0; i < cap; i++) {
+        c->frags[i].body = evbuffer_new();
+        c->frags[i].head = evbuffer_new();
+        c->frags[i].timer = evtimer_new(w->base, on_timeout, &c->frags[i]);
+    }
+    return c;
+}
+
+void compose_worker_fini(struct worker *w)
+{
+    struct compose *c;
+    while ((c = w->compose_free) != NULL) {
+        w->compose_free = c->next_free;
+        destroy(c);
+    }
+    w->ncompose_free = 0;
+}
+
 struct compose *compose_start(struct req *page, const struct compose_spec *specs, size_t n,
                               const struct h1_msg *m, const struct route_match *rm,
                               compose_done_cb done, void *arg)
 {
     struct worker *w = page->w;
-    struct compose *c = xcalloc(1, sizeof(*c));
+    struct compose *c = take(w, n);
     c->magic = COMPOSE_MAGIC;
     c->page = page;
     c->w = w;
@@ -324,25 +389,30 @@ struct compose *compose_start(struct req *page, const struct compose_spec *specs
     c->done = done;
     c->arg = arg;
     c->start_ms = util_now_ms();
-    c->frags = xcalloc(n > 0 ? n : 1, sizeof(*c->frags));
-    c->done_ev = event_new(w->base, -1, 0, on_done, c);
     /* Every head is written before any fragment is dispatched: a cache hit
      * parses into the worker's scratch head, which may be m. */
-    struct evbuffer **heads = xcalloc(n > 0 ? n : 1, sizeof(*heads));
     int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        heads[i] = evbuffer_new();
-        if (heads[i] == NULL || frag_head(heads[i], &specs[i], m, rm) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (frag_head(c->frags[i].head, &specs[i], m, rm) == 0)
             bad = 1;
-    }
     for (size_t i = 0; i < n; i++) {
         struct frag *f = &c->frags[i];
+        struct evbuffer *body = f->body, *head = f->head;
+        struct event *timer = f->timer;
         req__init(&f->req, w, &frag_ops, "-");
         f->magic = FRAG_MAGIC;
         f->c = c;
         f->spec = &specs[i];
-        f->body = evbuffer_new();
-        f->timer = evtimer_new(w->base, on_timeout, f);
+        f->state = COMPOSE_PENDING;
+        f->status = 0;
+        f->end_ms = 0;
+        f->tags[0] = f->ctype[0] = f->cenc[0] = '\0';
+        f->ended = 0;
+        f->too_large = 0;
+        f->body = body;
+        f->head = head;
+        f->timer = timer;
+        event_assign(timer, w->base, -1, 0, on_timeout, f);
         f->req.cfg = cfg_ref(page->cfg);
         req__begin(&f->req);
         f->req.proto = "fragment";
@@ -350,23 +420,18 @@ struct compose *compose_start(struct req *page, const struct compose_spec *specs
     }
     c->npending = n;
     if (bad) {
-        for (size_t i = 0; i < n; i++) {
-            if (heads[i] != NULL)
-                evbuffer_free(heads[i]);
+        for (size_t i = 0; i < n; i++)
             c->frags[i].req.in_request = 0; /* never sent: nothing to log */
-        }
-        free(heads);
         compose_free(&c);
         return NULL;
     }
     if (n == 0)
         event_active(c->done_ev, EV_TIMEOUT, 0);
     for (size_t i = 0; i < n; i++) {
-        size_t len = evbuffer_get_length(heads[i]);
-        launch(c, &c->frags[i], (const char *)evbuffer_pullup(heads[i], -1), len);
-        evbuffer_free(heads[i]);
+        struct evbuffer *hb = c->frags[i].head;
+        size_t len = evbuffer_get_length(hb);
+        launch(c, &c->frags[i], (const char *)evbuffer_pullup(hb, -1), len);
     }
-    free(heads);
     return c;
 }
 
@@ -445,9 +510,7 @@ void compose_free(struct compose **cp)
         struct frag *f = &c->frags[i];
         if (f->magic != FRAG_MAGIC)
             continue;
-        if (f->timer != NULL)
-            event_free(f->timer);
-        f->timer = NULL;
+        event_del(f->timer);
         if (!f->ended) {
             f->ended = 1;
             if (f->req.fwd.up != NULL)
@@ -455,13 +518,18 @@ void compose_free(struct compose **cp)
             req__end(&f->req);
         }
         req__fini(&f->req);
-        if (f->body != NULL)
-            evbuffer_free(f->body);
+        evbuffer_drain(f->body, evbuffer_get_length(f->body));
+        evbuffer_drain(f->head, evbuffer_get_length(f->head));
         f->magic = 0;
     }
-    if (c->done_ev != NULL)
-        event_free(c->done_ev);
-    free(c->frags);
+    event_del(c->done_ev);
     c->magic = 0;
-    free(c);
+    struct worker *w = c->w;
+    if (w->ncompose_free >= COMPOSE_RECYCLE) {
+        destroy(c);
+        return;
+    }
+    c->next_free = w->compose_free;
+    w->compose_free = c;
+    w->ncompose_free++;
 }

@@ -25,6 +25,7 @@ struct route_match;
 struct cfg_route;
 struct cfg_strlist;
 struct compose;
+struct worker;
 
 /* What a page route says of one fragment (built by the config). */
 struct compose_spec {
@@ -79,5 +80,10 @@ uint64_t compose_ms(const struct compose *c, size_t i);
 
 /* Cancels what is still in flight and frees everything; *cp becomes NULL. */
 void compose_free(struct compose **cp);
+
+/* Frees the compositions the worker keeps for reuse (compose_free recycles up
+ * to a few dozen per worker, with their fragments' buffers and timers). At
+ * worker exit, after the last request. */
+void compose_worker_fini(struct worker *w);
 
 #endif

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <hiredis/hiredis.h>
 #include <luajit.h>
 #include <nghttp2/nghttp2.h>
 #include <lua.h>
@@ -24,6 +25,7 @@
 
 #include "cfg.h"
 #include "jarena.h"
+#include "l2.h"
 #include "admin.h"
 #include "log.h"
 #include "rcache.h"
@@ -56,6 +58,7 @@ static void version(void)
     printf("xxhash %u.%u.%u\n", XXH_VERSION_MAJOR, XXH_VERSION_MINOR, XXH_VERSION_RELEASE);
     printf("nghttp2 %s\n", nghttp2_version(0)->version_str);
     printf("%s\n", tls_version());
+    printf("hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
 static void on_all_done(evutil_socket_t fd, short what, void *arg)
@@ -102,6 +105,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         }
         if (next->workers != current->workers || next->nlisten != current->nlisten)
             log_warn("main", "SIGHUP: workers and listen changes take effect on restart");
+        if (l2_conf_changed(current, next))
+            log_warn("main", "SIGHUP: cache.redis changes take effect on restart");
         log_set_level((int)next->log.level);
         srv_reload(next, tls); /* certificates are reloaded too */
         srv_tls_free(tls, next->nlisten);

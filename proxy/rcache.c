@@ -10,6 +10,15 @@
  * Times are whole seconds (RFC 9111 deals in delta-seconds). An object's
  * stored_at is its "birth" (response time minus its corrected initial age), so
  * Age = now - stored_at and it is fresh while now < expires_at.
+ *
+ * The Redis L2 (l2.h, when cache.redis is set): the leader of a key's flight
+ * asks it before the origin, so the lookup order is L1, L2, origin (or a page's
+ * composition). An L2 object is promoted into the L1 with its own times (they
+ * are absolute, so it keeps its remaining lifetime) and the flight's waiters
+ * find it there. Every object stored in the L1 from a response is also written
+ * to the L2 (on the next loop turn), and every invalidation deletes it there.
+ * With no L2 nothing of this runs: L1 hits never reach it, and a miss costs one
+ * NULL check.
  */
 #include "rcache.h"
 
@@ -24,9 +33,11 @@
 #include "cc.h"
 #include "key.h"
 #include "l1.h"
+#include "l2.h"
 #include "hookrun.h"
 #include "log.h"
 #include "obj.h"
+#include "purge.h"
 #include "rcrules.h"
 #include "util.h"
 #include "worker_int.h"
@@ -68,6 +79,7 @@ void rc_metrics(struct evbuffer *out)
                         (unsigned long long)st.bytes, (unsigned long long)st.max_bytes,
                         (unsigned long long)st.objects, (unsigned long long)st.evictions,
                         (unsigned long long)st.inserts);
+    l2_metrics(out); /* tessera_l2_*, when cache.redis is set */
 }
 
 /* ---- request coalescing ------------------------------------------------------
@@ -120,6 +132,8 @@ static struct rc_flight **flight_slot(uint64_t hlo, uint64_t hhi)
 int rc_start(uint64_t bytes)
 {
     store = l1_new((size_t)bytes, RC_SHARDS, L1_S3FIFO);
+    if (store != NULL)
+        purge_attach(store); /* the admin API and PURGE purge this store */
     return store ? 0 : -1;
 }
 
@@ -203,6 +217,14 @@ static void resume(struct req *r, const char *why)
         status_set(r, "tessera; hit; collapsed; ttl=%s", ttl);
         r->rc.fresh_for = obj_expires_at(o) - now;
         count(r, RC_COLLAPSED);
+        serve_obj(r, o, now, NULL, r->rc.client_nm);
+        return;
+    }
+    if (o != NULL && r->w->l2 != NULL && now < obj_stale_until(o)) {
+        /* The leader found a copy in the L2 that may be served stale and refreshes
+         * it in the background (on_l2): RFC 5861 3 for the waiters too. */
+        status_set(r, "tessera; hit; collapsed; detail=%s", "stale-while-revalidate");
+        count(r, RC_STALE);
         serve_obj(r, o, now, NULL, r->rc.client_nm);
         return;
     }
@@ -609,14 +631,14 @@ static const struct req_ops bg_ops = {
     .pause_body = bg_noop_int,
 };
 
-/* Starts one background refresh of r's key unless one is under way. The caller
- * must not use r->w->msg after this (up__prepare reads m first). */
-static void refresh(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
-                    const struct up_target *t, struct obj *o, int has_validators)
+/* Makes the background request that refreshes r's key and leads its flight, or
+ * returns NULL when a refresh or fetch of the key is already under way. Its
+ * request head is the caller's to write. */
+static struct req *bg_begin(struct req *r, struct obj *o, int has_validators)
 {
     struct bg_req *bg = calloc(1, sizeof(*bg));
     if (bg == NULL)
-        return;
+        return NULL;
     struct req *b = &bg->req;
     req__init(b, r->w, &bg_ops, "-");
     b->cfg = cfg_ref(r->cfg); /* route and origin below belong to r's generation */
@@ -629,6 +651,7 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     b->rc.wait = NULL;
     b->rc.stale = NULL;
     b->rc.capture = NULL;
+    b->rc.l2op = NULL;
     b->rc.cacheable = 1;
     b->rc.client_nm = 0;
     if (has_validators) {
@@ -643,7 +666,7 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
         req__end(b);
         req__fini(b);
         free(bg);
-        return;
+        return NULL;
     }
     b->fetch = r->fetch;
     b->page_route = r->page_route;
@@ -652,6 +675,17 @@ static void refresh(struct req *r, const struct cfg_route *route, const struct h
     b->page_enc = r->page_enc;
     b->key_extra = r->key_extra;
     hookrun_clone(b, r);
+    return b;
+}
+
+/* Starts one background refresh of r's key unless one is under way. The caller
+ * must not use r->w->msg after this (up__prepare reads m first). */
+static void refresh(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
+                    const struct up_target *t, struct obj *o, int has_validators)
+{
+    struct req *b = bg_begin(r, o, has_validators);
+    if (b == NULL)
+        return;
     up__prepare(b, m, t);
     if (b->fetch != NULL)
         b->fetch(b); /* a page: composed again */
@@ -674,6 +708,138 @@ static int stored_validators(struct req *r, struct obj *o, const struct cc_reque
     if (cq != NULL)
         *nm = cc_not_modified(cq, et, el, lm, ll);
     return et != NULL || lm != NULL;
+}
+
+/* ---- the L2 -------------------------------------------------------------------
+ * Only the leader of a key's flight asks the L2; its waiters wait for it as for
+ * an origin fetch. rc_lookup's callers treat the lookup as a wait (RC_WAITING):
+ * they prepare the request head, and on a miss the request goes on as a woken
+ * waiter would, to the origin or to its page's composition. */
+
+static void on_l2(void *arg, struct obj *o, const char *err);
+
+/* Asks the L2 for r's current key. Returns 1 when on_l2 will be called. */
+static int ask_l2(struct req *r)
+{
+    struct rc_state *rc = &r->rc;
+    rc->l2op = l2_get(r->w->l2, rc->key, rc->key_len, rc->hlo, rc->hhi, on_l2, r);
+    return rc->l2op != NULL;
+}
+
+/* Nothing usable in the L2 (or it failed): on to the origin. */
+static void go_on(struct req *r)
+{
+    count(r, RC_MISS);
+    if (r->fetch != NULL)
+        r->fetch(r); /* a page: composed */
+    else
+        up__start(r, r->rc.origin);
+}
+
+/* Answers r with an object from the L2. The client's conditional fields are in
+ * the forwarded head unless the cache replaced them with its own validators
+ * (client_cond 0): then the whole response goes, always a valid answer. */
+static void serve_l2(struct req *r, struct obj *o, int64_t now, int client_cond)
+{
+    const struct h1_msg *m = client_cond ? fwd_head(r) : NULL;
+    struct cc_field f[RC_MAX_FIELDS];
+    struct cc_request cq = {"GET", 3, f, m != NULL ? to_fields(m, f, RC_MAX_FIELDS) : 0};
+    serve_obj(r, o, now, m != NULL ? &cq : NULL, 0);
+}
+
+/* Refreshes r's key in the background for a stale copy that came from the L2.
+ * The refresh sends r's forwarded head without its conditional and range fields:
+ * it asks for the whole response (the copy's validators are not in that head). */
+static void refresh_l2(struct req *r, struct obj *o)
+{
+    const struct h1_msg *m = fwd_head(r);
+    struct evbuffer *hb = m != NULL ? evbuffer_new() : NULL;
+    if (hb == NULL)
+        return;
+    evbuffer_add_printf(hb, "GET %.*s HTTP/1.1\r\n", (int)m->target_len, m->target);
+    for (size_t i = 0; i < m->num_headers; i++) {
+        const struct h1_header *h = &m->headers[i];
+        if (util_ieq(h->name, h->name_len, "if-none-match") ||
+            util_ieq(h->name, h->name_len, "if-modified-since") ||
+            util_ieq(h->name, h->name_len, "range") || util_ieq(h->name, h->name_len, "if-range"))
+            continue;
+        evbuffer_add(hb, h->name, h->name_len);
+        evbuffer_add(hb, ": ", 2);
+        evbuffer_add(hb, h->value, h->value_len);
+        evbuffer_add(hb, "\r\n", 2);
+    }
+    evbuffer_add(hb, "\r\n", 2);
+    struct req *b = bg_begin(r, o, 0);
+    if (b == NULL) {
+        evbuffer_free(hb);
+        return;
+    }
+    if (b->fwd.req_head != NULL)
+        evbuffer_free(b->fwd.req_head);
+    b->fwd.req_head = hb;
+    b->fwd.idempotent = 1;
+    if (b->fetch != NULL)
+        b->fetch(b); /* a page: composed again */
+    else
+        up__start(b, r->rc.origin); /* may end (and free) b at once */
+}
+
+/* The L2's answer for the leader r (see l2_get_cb). */
+static void on_l2(void *arg, struct obj *o, const char *err)
+{
+    struct req *r = arg;
+    struct rc_state *rc = &r->rc;
+    rc->l2op = NULL;
+    if (o != NULL && (obj_flags(o) & RC_F_VARY)) {
+        /* The URL varies: the marker under its primary key goes into the L1 (its
+         * nonce names the variants every node stores), then the request's own
+         * variant is asked for. A marker never stands under a variant's key. */
+        const struct h1_msg *m = rc->key_len == rc->base_len ? fwd_head(r) : NULL;
+        int kerr = m != NULL ? variant_key(r, m, obj_head(o), obj_head_len(o)) : KEY_E_OVERFLOW;
+        if (kerr == KEY_OK)
+            l1_insert(store, o);
+        obj_unref(&o);
+        if (kerr == KEY_OK && ask_l2(r))
+            return;
+        if (kerr != KEY_OK && m != NULL) {
+            base_key(rc);
+            rc->cacheable = 0; /* its variant cannot be keyed: never stored (as find) */
+        }
+        go_on(r);
+        return;
+    }
+    int64_t now = now_s();
+    int client_cond = !rc->revalidate;
+    if (o != NULL && now < obj_stale_until(o)) {
+        /* Fresh, or stale within its stale-while-revalidate window: the same rules
+         * as for the L1's copy. Its times are absolute, so in the L1 it keeps the
+         * lifetime it has left; the waiters find it there. */
+        int fresh = now < obj_expires_at(o);
+        l1_insert(store, o);
+        obj_unref(&rc->stale);
+        rc->revalidate = 0;
+        rc->client_nm = 0;
+        flight_end(r);
+        if (fresh) {
+            snprintf(r->cache_status, sizeof(r->cache_status), "tessera; hit; ttl=%lld; detail=l2",
+                     (long long)(obj_expires_at(o) - now));
+            rc->fresh_for = obj_expires_at(o) - now;
+            count(r, RC_HIT);
+        } else {
+            status_set(r, "tessera; hit; detail=%s", "l2-stale-while-revalidate");
+            count(r, RC_STALE);
+            refresh_l2(r, o); /* leads the key's new flight */
+        }
+        serve_l2(r, o, now, client_cond);
+        return;
+    }
+    if (o != NULL && now < obj_error_until(o) && rc->stale == NULL)
+        rc->stale = o; /* kept for stale-if-error, like an expired L1 copy */
+    else
+        obj_unref(&o);
+    if (err != NULL)
+        log_debug("cache", "w%u r%llu: L2: %s", r->w->id, (unsigned long long)r->id, err);
+    go_on(r);
 }
 
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
@@ -751,7 +917,6 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
         return RC_ANSWERED;
     }
     status_set(r, "tessera; fwd=%s", o != NULL ? "stale" : "miss");
-    count(r, RC_MISS);
     if (o != NULL && valid) {
         /* RFC 9111 4.3.1: ask the origin whether the stored copy is still good. */
         rc->stale = o;
@@ -762,8 +927,14 @@ int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg 
     } else if (o != NULL) {
         obj_unref(&o);
     }
-    if (r->head_method || coalesce(r) != RC_WAITING)
+    if (r->head_method || coalesce(r) != RC_WAITING) {
+        /* A flight's leader asks the L2 before the origin (counted when it answers). */
+        if (rc->flight != NULL && rc->cacheable && r->w->l2 != NULL && ask_l2(r))
+            return RC_WAITING;
+        count(r, RC_MISS);
         return RC_FORWARD;
+    }
+    count(r, RC_MISS);
     /* A waiter does not revalidate: it is served what the leader gets (its
      * stale copy stays only for stale-if-error). */
     rc->revalidate = 0;
@@ -957,6 +1128,8 @@ static int vary_store(struct req *r, char *spec, size_t slen)
         int64_t now = now_s();
         obj_set_times(mk, now, now + RC_MARKER_S, now + RC_MARKER_S, now + RC_MARKER_S);
         int err = l1_insert(store, mk);
+        if (err == L1_OK && r->w->l2 != NULL)
+            l2_store(r->w->l2, mk); /* the nonce other nodes' variants must share */
         obj_unref(&mk);
         if (err != L1_OK)
             return -1;
@@ -1005,8 +1178,11 @@ static void invalidate_uri(struct req *r, const char *v, size_t n)
         key_add_query(&kb, q + 1, plen - pl - 1, &qr);
     uint64_t lo, hi;
     size_t klen;
-    if (key_finish(&kb, &lo, &hi, &klen) == KEY_OK)
+    if (key_finish(&kb, &lo, &hi, &klen) == KEY_OK) {
         l1_remove(store, key, klen, lo, hi);
+        if (r->w->l2 != NULL)
+            l2_del(r->w->l2, lo, hi);
+    }
 }
 
 void rc_response_head(struct req *r, const struct h1_msg *m)
@@ -1018,6 +1194,8 @@ void rc_response_head(struct req *r, const struct h1_msg *m)
         /* RFC 9111 4.4: a non-error response to an unsafe method invalidates. */
         if (cc_response_invalidates(r->method, strlen(r->method), m->status)) {
             l1_remove(store, rc->key, rc->base_len, rc->base_hlo, rc->base_hhi);
+            if (r->w->l2 != NULL) /* else the next L1 miss would find it there */
+                l2_del(r->w->l2, rc->base_hlo, rc->base_hhi);
             for (size_t i = 0; i < m->num_headers; i++) {
                 const struct h1_header *h = &m->headers[i];
                 if (util_ieq(h->name, h->name_len, "location") ||
@@ -1156,6 +1334,8 @@ int rc_revalidated(struct req *r, const struct h1_msg *m)
     if (!p.storable) {
         /* Still good for this response, not for keeping (RFC 9111 4.3.4). */
         l1_remove(store, rc->key, rc->key_len, rc->hlo, rc->hhi);
+        if (r->w->l2 != NULL)
+            l2_del(r->w->l2, rc->hlo, rc->hhi);
         append_status(r, "; detail=%s", p.reason);
         flight_end(r);
         return 1;
@@ -1174,6 +1354,8 @@ int rc_revalidated(struct req *r, const struct h1_msg *m)
     memcpy(obj_body_mut(o), obj_body(old), blen);
     obj_set_flags(o, obj_flags(old));
     set_times(rc, o, &p);
+    if (r->w->l2 != NULL)
+        l2_store(r->w->l2, o);
     if (l1_insert(store, o) == L1_OK) {
         char ttl[32];
         snprintf(ttl, sizeof(ttl), "%lld", (long long)(p.no_cache ? 0 : p.ttl - p.age));
@@ -1220,6 +1402,8 @@ void rc_response_end(struct req *r, int complete)
         int err = l1_insert(store, rc->capture);
         if (err != L1_OK)
             log_debug("cache", "not stored: %s", l1_strerror(err));
+        if (r->w->l2 != NULL)
+            l2_store(r->w->l2, rc->capture); /* on the next loop turn */
     }
     obj_unref(&rc->capture);
     flight_end(r);
@@ -1247,6 +1431,7 @@ int rc_serve_stale(struct req *r, int status)
 
 void rc_req_fini(struct req *r)
 {
+    l2_cancel(&r->rc.l2op);
     wait_cancel(r);
     flight_end(r);
     obj_unref(&r->rc.capture);

@@ -59,13 +59,19 @@ int rc_start(uint64_t bytes);
 enum rc_verdict {
     RC_FORWARD = 0,  /* go to the origin (a miss, a bypass, or the fetch leader) */
     RC_ANSWERED = 1, /* answered from the cache */
-    RC_WAITING = 2,  /* parked behind another request fetching the same key */
+    RC_WAITING = 2,  /* parked behind another request fetching the same key, or (a
+                        fetch's leader) waiting for the Redis L2's answer */
 };
 
 /* For a request on a cached route: builds the key, answers a fresh hit, or parks
  * the request behind the one already fetching its key (request coalescing: one
  * origin request per key; the wait list is capped and the wait bounded by the
- * origin's timeout, after which the waiter goes to the origin without storing). */
+ * origin's timeout, after which the waiter goes to the origin without storing).
+ * With an L2 (cache.redis), the first request of a key asks Redis first and
+ * returns RC_WAITING too: the answer is served, or the request goes on to
+ * r->rc.origin (or r->fetch) later, exactly as a woken waiter does. So the
+ * caller, on RC_WAITING, prepares the head and sets r->rc.origin as it does for
+ * waiters. Never answers through the L2 from inside rc_lookup. */
 int rc_lookup(struct req *r, const struct cfg_route *route, const struct h1_msg *m,
               const struct up_target *t);
 

@@ -18,6 +18,7 @@
 #include "compose.h"
 #include "hookrun.h"
 #include "page.h"
+#include "purge.h"
 #include "rcache.h"
 #include "route.h"
 #include "util.h"
@@ -199,6 +200,67 @@ static long max_forwards(const struct h1_msg *m)
     return v;
 }
 
+/* A small JSON response made here, through the same ops as an origin's (so with
+ * a Content-Type of its own, which ops->respond does not take). */
+static void answer_json(struct req *r, int status, const char *json)
+{
+    char head[256];
+    size_t blen = strlen(json);
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                      "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n",
+                      status, req__reason(status), blen);
+    struct h1_limits lim = {sizeof(head), sizeof(head), H1_MAX_HEADERS_CAP};
+    struct h1_msg *m = &r->w->page_msg; /* free: this request is no page */
+    if (h1_parse_response(head, (size_t)hl, &lim, r->head_method, m) != H1_OK) {
+        r->ops->respond(r, 500, "", "cannot write the response", 0);
+        return;
+    }
+    r->status = status;
+    r->ops->response_head(r, m);
+    if (!r->head_method && blen > 0) {
+        struct evbuffer *b = r->w->scratch;
+        evbuffer_add(b, json, blen);
+        r->ops->response_body(r, b, blen);
+    }
+    r->ops->response_end(r);
+}
+
+/* PURGE, as Varnish's default configuration has it: purges the request's URL (its
+ * host, path and query; every channel, coding and Vary variant) for the clients
+ * that purge.allow names, and answers the number of stored responses purged; other
+ * clients get 405 like any method this server does not take. The scan of the store
+ * runs on this worker (proxy/purge.h). */
+static void answer_purge(struct req *r, const struct h1_msg *m)
+{
+    const struct cfg_purge *p = r->cfg->purge;
+    if (p == NULL || r->peer == NULL || !cfg_cidr_match(p->allow, p->nallow, r->peer)) {
+        r->ops->respond(r, 405, ALLOW_METHODS, "PURGE is not allowed from this address", 0);
+        return;
+    }
+    struct up_target tg;
+    if (origin_form(m->target, m->target_len, &tg) < 0) {
+        r->ops->respond(r, 400, "", "invalid request-target", 1);
+        return;
+    }
+    struct purge_req pr = {0};
+    pr.kind = PURGE_URL;
+    pr.host = tg.authority != NULL ? tg.authority : m->host; /* as rcache.c keys it */
+    pr.host_len = tg.authority != NULL ? tg.authority_len : m->host_len;
+    pr.https = r->tls;
+    pr.value = tg.uri;
+    pr.value_len = tg.uri_len;
+    size_t count = 0;
+    int err = purge_execute(r->cfg, &pr, &count);
+    if (err != PURGE_OK) {
+        r->ops->respond(r, err == PURGE_E_NO_STORE ? 503 : 400, "", purge_strerror(err), 0);
+        return;
+    }
+    char json[96];
+    snprintf(json, sizeof(json), "{\"purged\": %zu, \"kind\": \"url\", \"soft\": false}\n", count);
+    answer_json(r, 200, json);
+}
+
 /* Requests answered here rather than forwarded. Returns 1 when answered. */
 static int answer_locally(struct req *r, const struct h1_msg *m)
 {
@@ -216,6 +278,11 @@ static int answer_locally(struct req *r, const struct h1_msg *m)
     if (options && (asterisk || max_forwards(m) == 0)) {
         /* OPTIONS * is about this server; Max-Forwards: 0 means "you answer". */
         r->ops->respond(r, 200, ALLOW_METHODS, "", 0);
+        return 1;
+    }
+    if (m->method_len == 5 && memcmp(m->method, "PURGE", 5) == 0) {
+        /* Methods are case-sensitive (RFC 9110 9.1): "purge" goes on to the origin. */
+        answer_purge(r, m);
         return 1;
     }
     return 0;

@@ -19,8 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compose.h"
 #include "hookrun.h"
 #include "jarena.h"
+#include "l2.h"
 #include "log.h"
 #include "rcache.h"
 #include "tls.h"
@@ -145,6 +147,10 @@ static void *worker_main(void *arg)
     sigfillset(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* On this thread: the hiredis context lives on the worker's loop. A reload
+     * does not change it (cache.redis takes effect on restart). */
+    if (w->cfg->cache.redis != NULL)
+        w->l2 = l2_new(w->base, w->cfg->cache.redis, w->id);
     event_base_dispatch(w->base);
 
     access__flush(w);
@@ -153,6 +159,8 @@ static void *worker_main(void *arg)
     jarena_thread_fini();
     close_listeners(w);
     on_reap(-1, 0, w);
+    compose_worker_fini(w); /* after the last request */
+    l2_free(&w->l2);        /* after the last request: none waits for it any more */
 
     pthread_mutex_lock(&exit_lock);
     nexited++;

@@ -31,6 +31,8 @@ struct compose;
 struct rc_flight;
 struct h2s;
 struct tls_ctx;
+struct l2;
+struct l2_op;
 
 /* Per worker, per origin server address: health and the idle keep-alive pool. */
 struct up_server {
@@ -91,14 +93,17 @@ struct worker {
     char date[40];
     time_t date_sec;
 
-    struct h1_msg msg;                       /* scratch for the head being parsed (one at a time) */
-    struct h1_msg aux;                       /* rcache.c: a second head (request sent upstream) */
-    struct h1_msg page_msg;                  /* page.c: a page's request or response head */
-    struct hookrt *hookrt;                   /* hookrun.c: Lua VMs, made on first use */
+    struct h1_msg msg;            /* scratch for the head being parsed (one at a time) */
+    struct h1_msg aux;            /* rcache.c: a second head (request sent upstream) */
+    struct h1_msg page_msg;       /* page.c: a page's request or response head */
+    struct hookrt *hookrt;        /* hookrun.c: Lua VMs, made on first use */
+    struct compose *compose_free; /* compose.c: recycled compositions */
+    unsigned ncompose_free;
     struct evbuffer *scratch;                /* body bytes handed on from chunked origins */
     TAILQ_HEAD(rc_mailbox, rc_wait) rc_mail; /* coalesced requests to wake (rcache.c) */
     struct event *rc_ev;
     struct h1_limits up_limits; /* limits for origin response heads */
+    struct l2 *l2;              /* the Redis L2 connection (l2.c), NULL: cache.redis absent */
 
     /* Closed conns and upstream connections, freed on the next loop turn so that
      * no callback up the stack touches freed memory. */
@@ -204,6 +209,7 @@ struct rc_state {
     struct obj *stale;               /* expired copy kept for stale-if-error */
     struct rc_flight *flight;        /* this request leads the fetch of its key */
     struct rc_wait *wait;            /* this request waits for another's fetch */
+    struct l2_op *l2op;              /* this request (a flight's leader) asks the L2 */
     const struct cfg_origin *origin; /* where a waiter goes if it must */
     const struct cfg_route *route;   /* for the route's counters */
     int64_t fresh_for;               /* seconds the answer stays fresh (0: not stored) */

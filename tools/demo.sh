@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
 tools/mkcert.sh >/dev/null
+# The admin API's purge token (admin.token_file), made once, readable by us only.
+if [ ! -s conf/admin.token ]; then
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >conf/admin.token)
+fi
 tools/build.sh
 build/tessera -t -c conf/tessera.lua
 
@@ -41,6 +45,9 @@ Tessera demo is up (Ctrl-C stops it):
   nghttp -nv https://127.0.0.1:8443/api/nav                              (the h2 session)
   curl -si http://127.0.0.1:8080/api/product/1 | grep Cache-Status       (twice: miss, then hit)
   curl -s http://127.0.0.1:9901/metrics                                  (Prometheus text)
+  curl -s -H "Authorization: Bearer \$(cat conf/admin.token)" -d tag=product-1 \\
+       http://127.0.0.1:9901/purge                     (purge every page built from product 1)
+  curl -s -X PURGE http://127.0.0.1:8080/product/1                      (purge one URL, all variants)
   curl -s http://127.0.0.1:8080/api/reviews/42
   curl -si http://127.0.0.1:8080/api/price/7
   curl -s http://127.0.0.1:8080/api/nav

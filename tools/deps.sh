@@ -6,7 +6,8 @@
 set -euo pipefail
 
 pkgs=(gcc make cmake pkg-config libevent-dev libluajit2-5.1-dev libxxhash-dev
-      libnghttp2-dev libmbedtls-dev libjansson-dev zlib1g-dev libbrotli-dev openssl nghttp2-client
+      libnghttp2-dev libmbedtls-dev libjansson-dev zlib1g-dev libbrotli-dev libhiredis-dev
+      redis-server openssl nghttp2-client
       clang libclang-rt-14-dev curl netcat-openbsd)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 if [ "${1:-}" = "loadtest" ]; then
@@ -30,7 +31,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Package post-install scripts may start system services; Tessera's tests and
 # load tests start their own copies on other ports.
-for svc in nginx varnish; do
+for svc in nginx varnish redis-server; do
   if [[ " ${missing[*]} " == *" $svc"* ]] && command -v systemctl >/dev/null; then
     systemctl stop "$svc" >/dev/null 2>&1 || true
   fi

@@ -2373,6 +2373,180 @@ static void test_hooks_rejected(void)
     done(&l);
 }
 
+/* ---- purge: admin.token_file and purge.allow ----------------------------------- */
+
+/* A file under /tmp holding text; its path is written to path (64 bytes). */
+static void secret_file(char *path, const char *text)
+{
+    strcpy(path, "/tmp/tessera-token-XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Loads admin = { addr, token_file = file } (file NULL: no token_file). */
+static void load_admin(struct loaded *l, const char *file)
+{
+    char text[512];
+    if (file != NULL)
+        snprintf(text, sizeof(text),
+                 MINIMAL "admin = { addr = \"127.0.0.1:9901\", token_file = \"%s\" }\n", file);
+    else
+        snprintf(text, sizeof(text), MINIMAL "admin = { addr = \"127.0.0.1:9901\" }\n");
+    load(l, text);
+}
+
+static void test_purge_config(void)
+{
+    struct loaded l;
+    char file[64], missing[80];
+
+    /* a token, white space around it ignored */
+    secret_file(file, "  s3cr3t-Token.42\r\n\n");
+    load_admin(&l, file);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL) {
+        const struct cfg_secret *t = &l.c->admin->token;
+        CHECK(t->value != NULL && strcmp(t->value, "s3cr3t-Token.42") == 0);
+        CHECK_INT(t->len, 15);
+        CHECK(t->error == NULL && strcmp(t->file, file) == 0);
+        CHECK(l.c->purge == NULL); /* no purge table: PURGE refused */
+    }
+    done(&l);
+    /* a missing file is no error of the configuration: purge is disabled, and why */
+    snprintf(missing, sizeof(missing), "%s.missing", file);
+    load_admin(&l, missing);
+    CHECK_MSG(l.c != NULL && l.nlines == 0, "%s", l.errs);
+    if (l.c != NULL) {
+        const struct cfg_secret *t = &l.c->admin->token;
+        CHECK(t->value == NULL && t->len == 0);
+        CHECK_MSG(t->error != NULL && strstr(t->error, "cannot read \"") != NULL &&
+                      strstr(t->error, ".missing\": No such file or directory") != NULL,
+                  "%s", t->error ? t->error : "(null)");
+    }
+    done(&l);
+    static const struct {
+        const char *text, *error;
+    } bad_files[] = {
+        {"", "is empty"},
+        {" \n\t\r\n", "is empty"},
+        {"two tokens\n", "holds more than one token"},
+        {"tok\001en", "bytes that are not visible ASCII"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_files); i++) {
+        FILE *f = fopen(file, "w");
+        CHECK(f != NULL);
+        if (f == NULL)
+            continue;
+        fputs(bad_files[i].text, f);
+        fclose(f);
+        load_admin(&l, file);
+        CHECK_MSG(l.c != NULL, "%s", l.errs);
+        if (l.c != NULL)
+            CHECK_MSG(l.c->admin->token.value == NULL && l.c->admin->token.error != NULL &&
+                          strstr(l.c->admin->token.error, bad_files[i].error) != NULL,
+                      "case %zu: %s", i,
+                      l.c->admin->token.error ? l.c->admin->token.error : "(null)");
+        done(&l);
+    }
+    {
+        FILE *f = fopen(file, "w");
+        for (int i = 0; f != NULL && i < 4097; i++)
+            fputc('x', f);
+        if (f != NULL)
+            fclose(f);
+        load_admin(&l, file);
+        CHECK(l.c != NULL && l.c->admin->token.value == NULL &&
+              strstr(l.c->admin->token.error, "more than 4096 bytes") != NULL);
+        done(&l);
+    }
+    load_admin(&l, "/tmp");
+    CHECK(l.c != NULL && strstr(l.c->admin->token.error, "not a regular file") != NULL);
+    done(&l);
+    unlink(file);
+    /* no token_file: disabled, with no error of its own */
+    load_admin(&l, NULL);
+    CHECK(l.c != NULL && l.c->admin->token.file == NULL && l.c->admin->token.value == NULL &&
+          l.c->admin->token.error == NULL);
+    done(&l);
+    CHECK_ONE_ERROR(MINIMAL "admin = { addr = \"127.0.0.1:9901\", token_file = 42 }\n",
+                    "@FILE:2: admin.token_file: expected a file path like \"conf/admin.token\"",
+                    "got 42");
+    CHECK_ONE_ERROR(MINIMAL "admin = { addr = \"127.0.0.1:9901\", token_flie = \"x\" }\n",
+                    "admin.token_flie: unknown key", "did you mean \"token_file\"?");
+
+    /* purge.allow */
+    load(&l, MINIMAL "purge = { allow = { \"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\",\n"
+                     "                    \"192.168.1.128/25\", \"0.0.0.0/0\" } }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL) {
+        const struct cfg_purge *p = l.c->purge;
+        CHECK(p != NULL && p->nallow == 6);
+        CHECK(strcmp(p->allow[1].text, "10.0.0.0/8") == 0 && p->allow[1].bits == 8);
+        CHECK(p->allow[0].family == AF_INET && p->allow[0].bits == 32);
+        CHECK(p->allow[2].family == AF_INET6 && p->allow[2].bits == 128);
+        static const struct {
+            const char *ip;
+            int in;
+        } m[] = {
+            {"127.0.0.1", 1},
+            {"127.0.0.2", 0},
+            {"10.255.1.2", 1},
+            {"11.0.0.1", 0},
+            {"::1", 1},
+            {"::2", 0},
+            {"fd12:3456::1", 1},
+            {"fe80::1", 0},
+            {"192.168.1.200", 1},
+            {"192.168.1.127", 0},
+            {"::ffff:10.1.2.3", 1},
+            {"::ffff:11.1.2.3", 0},
+            {"not an address", 0},
+            {"", 0},
+            {"10.0.0.1:80", 0},
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(m); i++)
+            CHECK_MSG(cfg_cidr_match(p->allow, 5, m[i].ip) == m[i].in, "%s", m[i].ip);
+        CHECK(cfg_cidr_match(p->allow, 6, "11.0.0.1") == 1); /* 0.0.0.0/0 */
+        CHECK(cfg_cidr_match(p->allow, 6, "fe80::1") == 0);
+    }
+    done(&l);
+    static const struct {
+        const char *value, *why;
+    } bad_cidrs[] = {
+        {"\"10.0.0.0/33\"", "the prefix length after '/' must be 0 to 32"},
+        {"\"fd00::/129\"", "the prefix length after '/' must be 0 to 128"},
+        {"\"10.0.0.0/\"", "the prefix length"},
+        {"\"10.0.0.0/8/8\"", "the prefix length"},
+        {"\"10.0.0.0/-8\"", "the prefix length"},
+        {"\"300.1.1.1\"", "not a numeric IPv4 or IPv6 address"},
+        {"\"localhost\"", "no DNS at load time"},
+        {"\"10.0.0.1/8\"", "did you mean \"10.0.0.0/8\"?"},
+        {"\"fd00::1/8\"", "did you mean \"fd00::/8\"?"},
+        {"\"/8\"", "not a numeric"},
+        {"10", "expected an address or network like \"10.0.0.0/8\""},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_cidrs); i++) {
+        char text[256];
+        snprintf(text, sizeof(text), MINIMAL "purge = { allow = { \"::1\", %s } }\n",
+                 bad_cidrs[i].value);
+        CHECK_ONE_ERROR(text, "@FILE:2: purge.allow[2]: expected an address or network",
+                        bad_cidrs[i].why);
+    }
+    CHECK_ONE_ERROR(MINIMAL "purge = { allow = {} }\n",
+                    "purge.allow: expected 1 to 256 addresses like", "got 0");
+    CHECK_ONE_ERROR(MINIMAL "purge = { allow = \"127.0.0.1\" }\n",
+                    "purge.allow: expected an array of addresses", NULL);
+    CHECK_ONE_ERROR(MINIMAL "purge = {}\n", "purge.allow: required key is missing", NULL);
+    struct cfg_cidr one;
+    CHECK(cfg_parse_cidr("10.1.0.0/16", &one) == 0 && one.bits == 16 && one.family == AF_INET);
+    CHECK(cfg_parse_cidr("10.1.0.1/16", &one) < 0);
+    CHECK(cfg_parse_cidr(NULL, &one) < 0);
+}
+
 static void test_help(void)
 {
     char *out = NULL;
@@ -2441,6 +2615,8 @@ static void test_help(void)
         "default false",
         "required",
         "duration 1ms..1h",
+        "admin.token_file                     path of a file holding 1..4096 bytes   optional",
+        "purge.allow                          array of 1..256 addresses or networks  required",
     };
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
         CHECK_MSG(strstr(out, want[i]) != NULL, "help lacks %s", want[i]);
@@ -2448,6 +2624,117 @@ static void test_help(void)
     char scan[64];
     snprintf(scan, sizeof(scan), "only the first %d bytes are searched", CHANNEL_UA_SCAN_MAX);
     CHECK_MSG(strstr(out, scan) != NULL, "help lacks %s", scan);
+    free(out);
+}
+
+/* ---- cache.redis ---------------------------------------------------------------- */
+
+static void test_redis(void)
+{
+    struct loaded l;
+    load(&l, MINIMAL);
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL)
+        CHECK(l.c->cache.redis == NULL); /* absent: no L2 */
+    done(&l);
+
+    load(&l, MINIMAL "cache = { redis = {} }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->cache.redis != NULL) {
+        const struct cfg_redis *r = l.c->cache.redis;
+        CHECK(strcmp(r->server.text, "127.0.0.1:6379") == 0);
+        CHECK_INT(port_of(&r->server), 6379);
+        CHECK(strcmp(r->prefix, "tessera:") == 0);
+        CHECK_INT(r->timeout_ms, 5);
+        CHECK_INT(r->connect_timeout_ms, 100);
+        CHECK_INT(r->ttl_max_ms, 86400000);
+        CHECK_INT(r->breaker.failures, 5);
+        CHECK_INT(r->breaker.cooldown_ms, 1000);
+        CHECK_INT(l.c->cache.memory, 256u << 20);
+    }
+    done(&l);
+
+    load(&l, MINIMAL "cache = { memory = \"64MB\", redis = { server = \"[::1]:6380\", "
+                     "prefix = \"edge-eu:\", timeout = \"20ms\", connect_timeout = \"1s\", "
+                     "ttl_max = \"2h\", breaker = { failures = 10, cooldown = \"250ms\" } } }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->cache.redis != NULL) {
+        const struct cfg_redis *r = l.c->cache.redis;
+        CHECK_INT(port_of(&r->server), 6380);
+        CHECK_INT(r->server.sa.ss_family, AF_INET6);
+        CHECK(strcmp(r->prefix, "edge-eu:") == 0);
+        CHECK_INT(r->timeout_ms, 20);
+        CHECK_INT(r->connect_timeout_ms, 1000);
+        CHECK_INT(r->ttl_max_ms, 7200000);
+        CHECK_INT(r->breaker.failures, 10);
+        CHECK_INT(r->breaker.cooldown_ms, 250);
+    }
+    done(&l);
+
+    /* an empty prefix is allowed: the keys are then the bare hashes */
+    load(&l, MINIMAL "cache = { redis = { prefix = \"\" } }\n");
+    CHECK_MSG(l.c != NULL, "%s", l.errs);
+    if (l.c != NULL && l.c->cache.redis != NULL)
+        CHECK(strcmp(l.c->cache.redis->prefix, "") == 0);
+    done(&l);
+
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { servers = { \"127.0.0.1:6379\" } } }\n",
+                    "@FILE:2: cache.redis.servers: not supported yet: one Redis node for now",
+                    "(a list of Redis Cluster seeds is a later issue)");
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { server = \"127.0.0.1:0\" } }\n",
+                    "@FILE:2: cache.redis.server: expected the address of a Redis server like "
+                    "\"127.0.0.1:6379\", got \"127.0.0.1:0\"",
+                    NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { server = \"*:6379\" } }\n",
+                    "cache.redis.server: expected the address of a Redis server", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { server = \"redis.example:6379\" } }\n",
+                    "cache.redis.server: expected an address like", "got \"redis.example:6379\"");
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { prefix = \"a b\" } }\n",
+                    "cache.redis.prefix: expected 0 to 64 visible ASCII characters, got \"a b\"",
+                    "(a space, control or non-ASCII byte)");
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { prefix = "
+                            "\"01234567890123456789012345678901234567890123456789012345678901234\" "
+                            "} }\n",
+                    "cache.redis.prefix: expected 0 to 64 visible ASCII characters", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { prefix = 7 } }\n",
+                    "cache.redis.prefix: expected 0 to 64 visible ASCII characters, got 7", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { timeout = \"0ms\" } }\n",
+                    "cache.redis.timeout: expected a duration from \"1ms\" to \"10s\"", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { ttl_max = \"500ms\" } }\n",
+                    "cache.redis.ttl_max: expected a duration from \"1s\" to \"365d\"", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { breaker = { failures = 0 } } }\n",
+                    "@FILE:2: cache.redis.breaker.failures: expected an integer from 1 to 1000, "
+                    "got 0",
+                    NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { breaker = { cooldwn = \"1s\" } } }\n",
+                    "cache.redis.breaker.cooldwn: unknown key (did you mean \"cooldown\"?)", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = \"127.0.0.1:6379\" }\n",
+                    "cache.redis: expected a table like { server = \"127.0.0.1:6379\"", NULL);
+    CHECK_ONE_ERROR(MINIMAL "cache = { redis = { sever = \"127.0.0.1:6379\" } }\n",
+                    "cache.redis.sever: unknown key (did you mean \"server\"?)", NULL);
+
+    char *out = NULL;
+    size_t len;
+    FILE *f = open_memstream(&out, &len);
+    cfg_help(f);
+    fclose(f);
+    static const char *const want[] = {
+        "cache.redis                          table                                  optional",
+        "cache.redis.server                   address                                default "
+        "\"127.0.0.1:6379\"",
+        "cache.redis.prefix                   text, 0..64 bytes                      default "
+        "\"tessera:\"",
+        "cache.redis.timeout                  duration 1ms..10s                      default "
+        "\"5ms\"",
+        "cache.redis.connect_timeout ",
+        "cache.redis.ttl_max ",
+        "cache.redis.breaker                  table                                  default {}",
+        "cache.redis.breaker.failures         integer 1..1000 (failures)             default 5",
+        "cache.redis.breaker.cooldown         duration 1ms..1h                       default "
+        "\"1s\"",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+        CHECK_MSG(strstr(out, want[i]) != NULL, "help lacks %s", want[i]);
     free(out);
 }
 
@@ -2618,6 +2905,8 @@ int main(void)
     test_pages_limits();
     test_hooks_accepted();
     test_hooks_rejected();
+    test_purge_config();
     test_help();
+    test_redis();
     return check_report("test_cfg");
 }

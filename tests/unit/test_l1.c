@@ -9,14 +9,18 @@
  * the same hash, the byte bound after every one of 100k random inserts, references
  * outliving eviction, S3-FIFO step by step (one-hit wonders, promotion, ghost hits,
  * reinsertion in main), LRU, expiry sweeps, a failing allocator that fails the
- * store's allocation i for every i, and four threads at once. l1__check verifies
- * the store's internal invariants throughout.
+ * store's allocation i for every i, and four threads at once. Scans: removal,
+ * replacement (failed copies remove), the budget with larger copies, every object
+ * matched exactly once while the table grows and shifts between lock holds, and
+ * scans racing with other threads. l1__check verifies the store's internal
+ * invariants throughout.
  */
 #include "l1.h"
 #include "obj.h"
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1006,6 +1010,341 @@ static void test_threads(void)
     l1_free(c);
 }
 
+/* ---- scans ---- */
+
+/* The number in a key made by name(): "s00042" is 42. */
+static int key_num(const struct obj *o)
+{
+    char buf[16];
+    size_t n = obj_key_len(o);
+
+    if (n < 2 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, obj_key(o), n);
+    buf[n] = '\0';
+    return atoi(buf + 1);
+}
+
+struct scan_case {
+    char prefix;           /* keys this case looks at ("s00042": 's') */
+    int visits[4096];      /* match calls per key number */
+    int copies, copy_fail; /* copy calls; fail (NULL) every copy_fail-th, 0: never */
+    int64_t new_expires;   /* the times of a copy */
+    struct l1 *churn;      /* copy: also removes and inserts, for the churn test */
+    int crowded;           /* the churn test's "s" keys have their hash's low half mod 128 */
+    int removed[4096];     /* keys the churn took out */
+    int nremoved;
+    uint64_t seed;
+    int next_new;
+};
+
+/* Keeps 0 mod 3, removes 1 mod 3, replaces 2 mod 3. */
+static int scan_mod3(void *arg, const struct obj *o)
+{
+    struct scan_case *sc = arg;
+    int i = key_num(o);
+
+    if (((const char *)obj_key(o))[0] != sc->prefix || i < 0)
+        return L1_SCAN_KEEP;
+    sc->visits[i]++;
+    return i % 3 == 0 ? L1_SCAN_KEEP : i % 3 == 1 ? L1_SCAN_REMOVE : L1_SCAN_REPLACE;
+}
+
+static struct obj *scan_copy(void *arg, const struct obj *o)
+{
+    struct scan_case *sc = arg;
+    struct obj *c;
+
+    if (sc->copy_fail != 0 && ++sc->copies % sc->copy_fail == 0)
+        return NULL;
+    c = obj_new(obj_key(o), obj_key_len(o), obj_hash_lo(o), obj_hash_hi(o), obj_head_len(o),
+                obj_body_len(o));
+    memcpy(obj_head_mut(c), obj_head(o), obj_head_len(o));
+    memcpy(obj_body_mut(c), obj_body(o), obj_body_len(o));
+    obj_set_times(c, obj_stored_at(o), sc->new_expires, sc->new_expires + 5, sc->new_expires + 50);
+    return c;
+}
+
+static void test_scan_remove_replace(enum l1_policy policy)
+{
+    struct l1 *c = l1_new(4 << 20, 4, policy);
+    static struct scan_case sc;
+    struct l1_stats before, after;
+    int i, ok = 1;
+    size_t done;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.prefix = 's';
+    sc.new_expires = 777;
+    for (i = 0; i < 900; i++)
+        CHECK_INT(put(c, name("s", i), 20 + (size_t)(i % 50)), L1_OK);
+    for (i = 0; i < 100; i++)
+        CHECK_INT(put(c, name("t", i), 10), L1_OK);
+    for (i = 0; i < 300; i++) /* hits: a replaced object keeps its standing */
+        obj_unref(&(struct obj *){get(c, name("s", i))});
+    before = stats(c);
+    done = l1_scan(c, &(struct l1_scan_ops){scan_mod3, scan_copy}, &sc);
+    after = stats(c);
+    CHECK_INT(done, 600);
+    for (i = 0; i < 900; i++) {
+        struct obj *o = get(c, name("s", i));
+
+        ok &= sc.visits[i] == 1;
+        ok &= (o != NULL) == (i % 3 != 1);
+        if (o != NULL) {
+            const unsigned char *b = obj_body(o);
+
+            ok &= obj_expires_at(o) == (i % 3 == 2 ? 777 : 1060);
+            ok &= obj_body_len(o) == 20 + (size_t)(i % 50) && b[0] == 'x';
+            ok &= obj_error_until(o) == (i % 3 == 2 ? 827 : 4600);
+        }
+        obj_unref(&o);
+    }
+    CHECK_MSG(ok, "scan: wrong objects removed, replaced or visited");
+    for (i = 0; i < 100; i++)
+        CHECK(has(c, name("t", i)));
+    CHECK_INT(after.objects, before.objects - 300);
+    CHECK_INT(after.removals - before.removals, 300);
+    CHECK_INT(after.replacements - before.replacements, 300);
+    CHECK_INT(after.inserts, before.inserts); /* a replacement is no insert */
+    CHECK_INT(after.small_objects + after.main_objects, after.objects);
+    CHECK_INT(l1__check(c), 0);
+
+    /* copy failing (NULL) or absent removes the object instead */
+    memset(&sc, 0, sizeof(sc));
+    sc.prefix = 's';
+    sc.copy_fail = 2;
+    sc.new_expires = 888;
+    done = l1_scan(c, &(struct l1_scan_ops){scan_mod3, scan_copy}, &sc);
+    CHECK_INT(done, 300);
+    CHECK_INT(stats(c).objects, 600 + 100 - 150);
+    CHECK_INT(l1__check(c), 0);
+    memset(&sc, 0, sizeof(sc));
+    sc.prefix = 's';
+    done = l1_scan(c, &(struct l1_scan_ops){scan_mod3, NULL}, &sc);
+    CHECK_INT(done, 150);
+    CHECK_INT(stats(c).objects, 400);
+    CHECK_INT(l1__check(c), 0);
+    /* an empty store, and one with nothing to do */
+    CHECK_INT(l1_scan(c, &(struct l1_scan_ops){scan_mod3, NULL}, &sc), 0);
+    l1_free(c);
+    c = l1_new(1 << 20, 1, policy);
+    CHECK_INT(l1_scan(c, &(struct l1_scan_ops){scan_mod3, NULL}, &sc), 0);
+    l1_free(c);
+}
+
+/* A copy three times the size of what it replaces: the budget still holds. */
+static struct obj *scan_copy_big(void *arg, const struct obj *o)
+{
+    struct obj *c = obj_new(obj_key(o), obj_key_len(o), obj_hash_lo(o), obj_hash_hi(o),
+                            obj_head_len(o), obj_body_len(o) * 3);
+
+    memcpy(obj_head_mut(c), obj_head(o), obj_head_len(o));
+    memset(obj_body_mut(c), 'y', obj_body_len(o) * 3);
+    return c;
+}
+
+static int scan_all_replace(void *arg, const struct obj *o)
+{
+    return L1_SCAN_REPLACE;
+}
+
+static void test_scan_budget(void)
+{
+    struct l1 *c = l1_new(256 * 1024, 2, L1_S3FIFO);
+    struct l1_stats st;
+    int i;
+
+    for (i = 0; i < 200; i++)
+        put(c, name("b", i), 900);
+    l1_scan(c, &(struct l1_scan_ops){scan_all_replace, scan_copy_big}, NULL);
+    st = stats(c);
+    CHECK(st.bytes <= st.max_bytes);
+    CHECK(st.evictions > 0);
+    CHECK_INT(l1__check(c), 0);
+    l1_free(c);
+}
+
+/* The churn test's keys: "s<v>", the hash's low half mod 128 when crowded. */
+static void churn_key(const struct scan_case *sc, int v, const char **key, uint64_t *lo,
+                      uint64_t *hi)
+{
+    *key = name("s", v);
+    hash_of(*key, lo, hi);
+    if (sc->crowded)
+        *lo %= 128;
+}
+
+static int crowded_remove(struct scan_case *sc, int v)
+{
+    const char *key;
+    uint64_t lo, hi;
+
+    churn_key(sc, v, &key, &lo, &hi);
+    return l1_remove(sc->churn, key, strlen(key), lo, hi);
+}
+
+/* The churn test's copy: between two lock holds it removes some objects and
+ * inserts others, with hashes that crowd the table (long probe chains, so the
+ * backward shifts of removals move entries far, across the scan's cursor), and
+ * grows the table; then copies. */
+static struct obj *scan_copy_churn(void *arg, const struct obj *o)
+{
+    struct scan_case *sc = arg;
+    int k;
+
+    for (k = 0; k < 12; k++) {
+        int v = (int)(rnd(&sc->seed) % 1500);
+
+        if (!sc->removed[v] && crowded_remove(sc, v) == L1_OK) {
+            sc->removed[v] = 1;
+            sc->nremoved++;
+        }
+    }
+    for (k = 0; k < 25 && sc->next_new < 4000; k++, sc->next_new++) {
+        const char *key = name("n", sc->next_new);
+        uint64_t lo, hi;
+
+        hash_of(key, &lo, &hi);
+        struct obj *n = mk_h(key, lo % 96, hi, 10, 'n');
+        l1_insert(sc->churn, n);
+        obj_unref(&n);
+    }
+    return scan_copy(arg, o);
+}
+
+static int scan_churn_match(void *arg, const struct obj *o)
+{
+    struct scan_case *sc = arg;
+    int i = key_num(o);
+    char p = ((const char *)obj_key(o))[0];
+
+    if (p != 's' || i < 0)
+        return L1_SCAN_KEEP;
+    sc->visits[i]++;
+    return i % 61 == 0 ? L1_SCAN_REPLACE : L1_SCAN_KEEP;
+}
+
+/* Every object that stays in the store through a scan is matched exactly once,
+ * however the table changes between two lock holds (test "scan while the table
+ * changes": the cursor rewind in table_delete and the restart after a growth). */
+static void test_scan_churn(int crowded)
+{
+    struct l1 *c = l1_new(64 << 20, 1, L1_S3FIFO);
+    static struct scan_case sc;
+    int i, ok = 1, missed = 0, twice = 0;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.churn = c;
+    sc.seed = crowded ? 99 : 7;
+    sc.crowded = crowded;
+    sc.new_expires = 999;
+    /* 1500 objects: the table's 2048 slots hold 1536, so the churn grows it. */
+    for (i = 0; i < 1500; i++) {
+        const char *key = name("s", i);
+        uint64_t lo, hi;
+
+        hash_of(key, &lo, &hi);
+        struct obj *o = mk_h(key, crowded ? lo % 128 : lo, hi, 10, 's');
+        CHECK_INT(l1_insert(c, o), L1_OK);
+        obj_unref(&o);
+    }
+    l1_scan(c, &(struct l1_scan_ops){scan_churn_match, scan_copy_churn}, &sc);
+    for (i = 0; i < 1500; i++) {
+        missed += !sc.removed[i] && sc.visits[i] == 0;
+        twice += sc.visits[i] > 1;
+        if (!sc.removed[i] && i % 61 == 0) {
+            const char *key;
+            uint64_t lo, hi;
+
+            churn_key(&sc, i, &key, &lo, &hi);
+            struct obj *o = l1_lookup(c, key, strlen(key), lo, hi);
+
+            ok &= o != NULL && obj_expires_at(o) == 999;
+            obj_unref(&o);
+        }
+    }
+    CHECK_MSG(missed == 0 && twice == 0, "crowded=%d: %d objects missed, %d matched twice", crowded,
+              missed, twice);
+    CHECK_MSG(ok, "crowded=%d: a replacement is missing", crowded);
+    CHECK(sc.next_new > 500); /* the churn ran: the table grew during the scan */
+    CHECK(sc.nremoved > 100);
+    CHECK_INT(l1__check(c), 0);
+    l1_free(c);
+}
+
+/* Scans while other threads insert, look up and remove: every object that stays
+ * is matched once per scan. */
+#define SC_STABLE 1000
+#define SC_SCANS 20
+
+struct scan_thread {
+    struct l1 *c;
+    uint64_t seed;
+    atomic_int *stop;
+};
+
+static void *scan_churner(void *arg)
+{
+    struct scan_thread *t = arg;
+
+    while (!atomic_load(t->stop)) {
+        uint64_t r = rnd(&t->seed);
+        char key[16]; /* not name(): its buffer is shared */
+
+        snprintf(key, sizeof(key), "c%05d", (int)(r % 4096));
+
+        if (r % 3 == 0)
+            del(t->c, key);
+        else if (r % 3 == 1)
+            put(t->c, key, 50 + (size_t)(r >> 50) % 200);
+        else
+            obj_unref(&(struct obj *){get(t->c, key)});
+    }
+    return NULL;
+}
+
+static int scan_count_stable(void *arg, const struct obj *o)
+{
+    struct scan_case *sc = arg;
+    int i = key_num(o);
+
+    if (((const char *)obj_key(o))[0] == 'k' && i >= 0 && i < SC_STABLE)
+        sc->visits[i]++;
+    return L1_SCAN_KEEP;
+}
+
+static void test_scan_threads(void)
+{
+    struct l1 *c = l1_new(16 << 20, 16, L1_S3FIFO);
+    static struct scan_case sc;
+    struct scan_thread t[2];
+    pthread_t th[2];
+    atomic_int stop;
+    int i, n, bad = 0;
+
+    atomic_init(&stop, 0);
+    for (i = 0; i < SC_STABLE; i++)
+        put(c, name("k", i), 100);
+    for (i = 0; i < 2; i++) {
+        t[i] = (struct scan_thread){c, 31 + (uint64_t)i, &stop};
+        pthread_create(&th[i], NULL, scan_churner, &t[i]);
+    }
+    for (n = 0; n < SC_SCANS; n++) {
+        memset(&sc, 0, sizeof(sc));
+        l1_scan(c, &(struct l1_scan_ops){scan_count_stable, NULL}, &sc);
+        for (i = 0; i < SC_STABLE; i++)
+            bad += sc.visits[i] != 1;
+    }
+    atomic_store(&stop, 1);
+    for (i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK_MSG(bad == 0, "%d stable objects not matched exactly once", bad);
+    CHECK_INT(stats(c).evictions, 0);
+    CHECK_INT(l1__check(c), 0);
+    l1_free(c);
+}
+
 int main(void)
 {
     test_obj_basics();
@@ -1024,5 +1363,11 @@ int main(void)
     test_expiry_sweep();
     test_failing_alloc();
     test_threads();
+    test_scan_remove_replace(L1_S3FIFO);
+    test_scan_remove_replace(L1_LRU);
+    test_scan_budget();
+    test_scan_churn(0);
+    test_scan_churn(1);
+    test_scan_threads();
     return check_report("test_l1");
 }
