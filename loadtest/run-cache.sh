@@ -27,8 +27,8 @@
 # script used during the timed runs (the highest over the rounds; a lower
 # bound), and "server CPU µs/req" the target's own CPU time per request.
 #
-# Two more Tessera targets, only when named in --targets, show a change next to
-# the others (their rows come with a small table of ratios to `tessera`):
+# Three more Tessera targets, only when named in --targets, show a change next
+# to the others (their rows come with a small table next to `tessera`):
 #   tessera-hook    the same binary and config, plus a route hook (keypart.lua in
 #                   its temporary directory) whose on_request adds one cache-key
 #                   part: `req.key_parts[1] = "bucket-a"`; it runs on hits too,
@@ -36,9 +36,17 @@
 #   tessera-before  the same config, served by DIR/tessera of --before-build DIR
 #                   (another tree's build: Tessera before a change); skipped
 #                   without that option
+#   tessera-l2      the same route, `cache.redis` (timeout 100ms) on a
+#                   redis-server this script starts (free loopback port,
+#                   --save "" --appendonly no, its own directory), an L1 of
+#                   `cache = { memory = "1MB" }` (the minimum; far less than
+#                   zipf's 10000 x 2 KB, so the colder keys are L2 hits) and an
+#                   admin listener whose /metrics gives the L2 hits during the
+#                   timed run; its server CPU µs/req includes Redis's; skipped
+#                   if redis-server is missing
 #
-# --pin splits the two CPUs: the servers (the target, the origin) run on CPU 1
-# with one worker each (Tessera workers, nginx worker_processes, Varnish
+# --pin splits the two CPUs: the servers (the target, the origin, Redis) run on
+# CPU 1 with one worker each (Tessera workers, nginx worker_processes, Varnish
 # thread_pools, origin threads), and wrk on CPU 0 (-t1). Unpinned, wrk and the
 # server compete for both CPUs, and a server that needs fewer CPU cycles per
 # request leaves more of them to the load generator; pinned, each server gets
@@ -49,7 +57,7 @@
 #                         [--build DIR] [--before-build DIR]
 #                         [--scenarios hot,zipf]
 #                         [--targets tessera,nginx-cache,varnish,nginx-return]
-#                           (also: tessera-hook, tessera-before)
+#                           (also: tessera-hook, tessera-before, tessera-l2)
 #                         [--perf] [--no-record] [--keep]
 #
 # --think MS makes every wrk connection pause MS milliseconds between a response
@@ -159,10 +167,10 @@ if [ "$PIN" = 1 ]; then
     THREADS=1
 fi
 
-ORDER=(tessera tessera-hook tessera-before nginx-cache varnish nginx-return)
+ORDER=(tessera tessera-hook tessera-before tessera-l2 nginx-cache varnish nginx-return)
 N_TARGETS=0
 for t in ${TARGETS//,/ }; do
-    case "$t" in tessera|tessera-hook|tessera-before|nginx-cache|varnish|nginx-return) ;; *)
+    case "$t" in tessera|tessera-hook|tessera-before|tessera-l2|nginx-cache|varnish|nginx-return) ;; *)
         echo "run-cache.sh: --targets: unknown target '$t' (${ORDER[*]})" >&2; exit 2 ;;
     esac
     N_TARGETS=$((N_TARGETS + 1))
@@ -191,6 +199,7 @@ WRK=$(find_tool wrk /usr/bin/wrk)
 NGINX=$(find_tool nginx /usr/sbin/nginx)
 VARNISHD=$(find_tool varnishd /usr/sbin/varnishd)
 PERF_BIN=$(find_tool perf /usr/bin/perf)
+REDIS_SERVER=$(find_tool redis-server /usr/bin/redis-server)
 ORIGIN_BIN="$BUILD/tessera-origin"
 TESSERA_BIN="$BUILD/tessera"
 BEFORE_BIN=${BEFORE_BUILD:+$BEFORE_BUILD/tessera}
@@ -228,9 +237,11 @@ smoke_ok() { fetch_ok 1.1 "http://127.0.0.1:$1$PAGE"; }
 TESSERA_ROUTE='{ path = "/*", origin = "api", cache = {} }'
 
 # Tessera as target NAME: BINARY with the common config and ROUTE, from
-# $RUN/NAME. Only the `tessera` target is the one --perf records.
-start_tessera() { # name binary route
-    local name=$1 bin=$2 route=$3 port dir="$RUN/$1" pid
+# $RUN/NAME; CACHE replaces the cache table, EXTRA adds lines (tessera-l2).
+# Only the `tessera` target is the one --perf records.
+TESSERA_CACHE='{ memory = "256MB" }'
+start_tessera() { # name binary route [cache [extra]]
+    local name=$1 bin=$2 route=$3 cache=${4:-$TESSERA_CACHE} extra=${5:-} port dir="$RUN/$1" pid
     if [ ! -x "$bin" ]; then
         STATUS[$name]="skipped: $bin not built"
         return
@@ -242,9 +253,10 @@ workers = $WORKERS
 listen = { { addr = "127.0.0.1:$port" } }
 origins = { api = { servers = { "$ORIGIN_ADDR" }, connect_timeout = "1s", timeout = "5s", keepalive = 64 } }
 routes = { $route }
-cache = { memory = "256MB" }
+cache = $cache
 log = { access = false }
 EOF
+    [ -z "$extra" ] || printf '%s\n' "$extra" >>"$dir/tessera.lua"
     (cd "$ROOT" && exec "$bin" -c "$dir/tessera.lua") >"$dir/stdout" 2>"$dir/stderr" &
     pid=$!
     started "$pid" "$name"
@@ -296,6 +308,93 @@ start_tessera_before() {
         BEFORE_DESC="$BEFORE_BIN ($(first_line "$BEFORE_BIN" --version), built $(date -u -r "$BEFORE_BIN" '+%Y-%m-%d %H:%M UTC'))"
     fi
     start_tessera tessera-before "$BEFORE_BIN" "$TESSERA_ROUTE"
+}
+
+# tessera-l2: tessera's route with an L1 far smaller than the zipf working set
+# (cache.memory's minimum, 1MB, against 10000 x 2 KB) and cache.redis on a
+# redis-server of its own, so that the colder keys are answered from the L2;
+# its admin listener's /metrics counts the L2 hits. Redis's CPU counts in the
+# target's server CPU (EXTRA_PID). The lookup timeout is 100ms, not the default
+# 5ms: on a shared 2-CPU machine a lookup now and then waits longer than 5 ms
+# for a CPU, five in a row open the breaker, and for its 1s cooldown every L1
+# miss goes to the origin: the run would then time origin fetches, not L2 hits.
+L2_MEMORY=1MB
+L2_TIMEOUT=100ms
+REDIS_PORT="" REDIS_PID="" L2_ADMIN=""
+declare -A EXTRA_PID=() # a target's processes outside ROOT_PID's tree (tessera-l2: redis-server)
+
+# One inline command to Redis; prints the first line of its reply (":10001", "+PONG").
+redis_cmd() { # command
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" || exit 1
+        printf '%s\r\n' "$1" >&3
+        IFS= read -r -t 5 line <&3 || true
+        printf '%s\n' "${line%$'\r'}"
+    ) 2>/dev/null || true
+}
+
+start_redis() { # -> 0, or 1 with the reason in WHY
+    local dir="$RUN/redis"
+    REDIS_PORT=$(free_port)
+    mkdir -p "$dir"
+    # No persistence (--save "", no AOF): the L2 lives and dies with the run.
+    (cd "$dir" && exec "$REDIS_SERVER" --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+        --appendonly no --dir "$dir" --daemonize no --logfile "") >"$dir/stdout" 2>"$dir/stderr" &
+    REDIS_PID=$!
+    started "$REDIS_PID" redis-server
+    if ! wait_port "$REDIS_PORT" "$START_TIMEOUT_S" "$REDIS_PID" || [ "$(redis_cmd PING)" != +PONG ]; then
+        WHY="redis-server did not start (see $dir/stdout, $dir/stderr)"
+        tail -n 5 "$dir/stdout" "$dir/stderr" >&2 || true
+        KEEP=1
+        return 1
+    fi
+    log "redis-server on 127.0.0.1:$REDIS_PORT (pid $REDIS_PID, $(first_line "$REDIS_SERVER" --version))"
+}
+
+# tessera-l2's L2 counters: "hits gets misses timeouts errors skipped"
+# (tessera_l2_*_total of /metrics, see proxy/l2.c l2_metrics), or nothing.
+l2_counters() {
+    { "$CURL" -s --max-time 5 "http://$L2_ADMIN/metrics" || true; } | awk '
+        $1 ~ /^tessera_l2_[a-z_]+$/ { v[substr($1, 12)] = $2; seen = 1 }
+        END { if (seen) printf "%d %d %d %d %d %d\n", v["hits_total"], v["gets_total"],
+                  v["misses_total"], v["timeouts_total"], v["errors_total"], v["skipped_total"] }'
+}
+l2_connected() {
+    { "$CURL" -s --max-time 5 "http://$L2_ADMIN/metrics" || true; } |
+        awk '$1 == "tessera_l2_connected" { print $2; exit }'
+}
+
+start_tessera_l2() {
+    if [ -z "$REDIS_SERVER" ]; then
+        STATUS[tessera-l2]="skipped: redis-server not installed (sudo apt-get install redis-server)"
+        echo "run-cache.sh: redis-server is not installed:  sudo apt-get install redis-server" >&2
+        return
+    fi
+    if ! start_redis; then
+        STATUS[tessera-l2]="skipped: $WHY"
+        log "tessera-l2: ${STATUS[tessera-l2]}"
+        return
+    fi
+    L2_ADMIN="127.0.0.1:$(free_port)"
+    start_tessera tessera-l2 "$TESSERA_BIN" "$TESSERA_ROUTE" \
+        "{ memory = \"$L2_MEMORY\", redis = { server = \"127.0.0.1:$REDIS_PORT\", prefix = \"tessera:\", timeout = \"$L2_TIMEOUT\" } }" \
+        "admin = { addr = \"$L2_ADMIN\" }"
+    [ "${STATUS[tessera-l2]}" = ok ] || return 0
+    # Every worker connects to Redis on its own, without blocking: wait for all.
+    local i c=""
+    for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
+        c=$(l2_connected)
+        [ -n "$c" ] && [ "$c" -ge "$WORKERS" ] && break
+        sleep 0.1
+    done
+    if [ -z "$c" ] || [ "$c" -lt "$WORKERS" ]; then
+        STATUS[tessera-l2]="skipped: ${c:-no} of $WORKERS workers connected to Redis after ${START_TIMEOUT_S}s (tessera_l2_connected on http://$L2_ADMIN/metrics; see $RUN/tessera-l2/stderr)"
+        log "tessera-l2: ${STATUS[tessera-l2]}"
+        unset 'PORT[tessera-l2]'
+        KEEP=1
+        return 0
+    fi
+    EXTRA_PID[tessera-l2]=$REDIS_PID
 }
 
 start_nginx_cache() {
@@ -412,7 +511,7 @@ warm() { # scenario target -> 0, or 1 with the reason in WHY
 # The response head of a second request must say it came from the cache.
 is_hit() { # target head
     case "$1" in
-        tessera|tessera-hook|tessera-before) grep -qiE '^Cache-Status:[^;]*;[[:space:]]*hit([;[:space:]]|$)' <<<"$2" ;;
+        tessera|tessera-hook|tessera-before|tessera-l2) grep -qiE '^Cache-Status:[^;]*;[[:space:]]*hit([;[:space:]]|$)' <<<"$2" ;;
         nginx-cache) grep -qiE '^X-Cache:[[:space:]]*HIT' <<<"$2" ;;
         varnish) grep -qiE '^X-Varnish:[[:space:]]*[0-9]+[[:space:]]+[0-9]+' <<<"$2" ||
             grep -qiE '^Age:[[:space:]]*[1-9]' <<<"$2" ;;
@@ -519,6 +618,10 @@ declare -A READY=() FAILED_WHY=() WARM_MISSES=()
 declare -A R_RPS=() R_P50=() R_P99=() R_ERRORS=() R_ORIGIN=() R_OTHER=() R_CPU_US=() # per round
 declare -A RPS=() P50=() P99=() ERRORS=() ORIGIN_REQS=() OTHER_CPU=() EACH_RPS=() CPU_US=() # over the rounds
 declare -A KEYS_SEEN=() TOP1=()
+# tessera-l2: per round, "hits gets misses timeouts errors skipped" of the L2
+# during the timed run, wrk's request count and Redis's CPU µs/req; over the
+# rounds, their sums and Redis's median; and the keys Redis held after warming.
+declare -A R_L2=() R_REQS=() R_EXTRA_US=() L2_SUM=() REQS_SUM=() EXTRA_US=() L2_DBSIZE=()
 PERF_REPORTS=()
 
 # perf on Tessera from 2 s into the timed run, for 5 s; the report goes next to it.
@@ -554,6 +657,7 @@ prepare() { # scenario target
     after=$(origin_requests)
     WARM_MISSES[$s/$t]=$((after - before))
     if ! check_hits "$s" "$t"; then FAILED_WHY[$s/$t]="skipped: $WHY"; return; fi
+    [ "$t" = tessera-l2 ] && L2_DBSIZE[$s]=$(redis_cmd DBSIZE | tr -d :)
     READY[$s/$t]=1
 }
 
@@ -569,6 +673,8 @@ measure() { # scenario target round
             -d"$WARMUP" -s "$HERE/cache-get.lua" "$url" || true
     fi
     log "$s, round $r/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION against $t"
+    local l2_before="" l2_after=""
+    [ "$t" = tessera-l2 ] && l2_before=$(l2_counters)
     before=$(origin_requests)
     local profile=0
     [ "$PERF" = 1 ] && [ "$t" = tessera ] && [ "$r" = 1 ] && profile=1
@@ -582,6 +688,7 @@ measure() { # scenario target round
     fi
     other_cpu_end "$s-$t-$r"
     after=$(origin_requests)
+    [ "$t" = tessera-l2 ] && l2_after=$(l2_counters)
     [ "$profile" = 1 ] && perf_finish "$s"
     json=$(grep -m1 '^{"target"' "$out" || true)
     if [ -z "$json" ]; then
@@ -597,9 +704,25 @@ measure() { # scenario target round
     R_ORIGIN[$k]=$((after - before))
     R_OTHER[$k]=$OTHER_PCT
     # Server CPU per request, in microseconds: the target's processes' CPU time
-    # over the requests wrk counted.
-    R_CPU_US[$k]=$(awk -v ms="$(server_cpu_ms "${ROOT_PID[$t]}" "$s-$t-$r")" -v n="$(field requests)" \
-        'BEGIN { if (n > 0) printf "%.1f", ms * 1000 / n }')
+    # over the requests wrk counted (tessera-l2: Redis's included, and on its own
+    # in R_EXTRA_US).
+    local ms extra_ms=0 n
+    ms=$(server_cpu_ms "${ROOT_PID[$t]}" "$s-$t-$r")
+    n=$(field requests)
+    if [ -n "${EXTRA_PID[$t]:-}" ]; then
+        extra_ms=$(server_cpu_ms "${EXTRA_PID[$t]}" "$s-$t-$r")
+        R_EXTRA_US[$k]=$(awk -v ms="$extra_ms" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", ms * 1000 / n }')
+    fi
+    R_CPU_US[$k]=$(awk -v ms="$((ms + extra_ms))" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", ms * 1000 / n }')
+    R_REQS[$k]=$n
+    if [ "$t" = tessera-l2 ]; then
+        if [ -n "$l2_before" ] && [ -n "$l2_after" ]; then
+            R_L2[$k]=$(awk -v a="$l2_before" -v b="$l2_after" 'BEGIN {
+                n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), y[i] - x[i] }')
+        else
+            log "tessera-l2: could not read the L2 counters from http://$L2_ADMIN/metrics"
+        fi
+    fi
     KEYS_SEEN[$s/$t]=$(field keys_seen)
     TOP1[$s/$t]=$(field top1_pct)
 }
@@ -612,13 +735,21 @@ median() { # numbers... -> their median
 # Over the rounds of s/t: the medians of req/s, p50 and p99, the sums of errors
 # and origin requests, the highest other-CPU share, and each round's req/s.
 aggregate() { # scenario target
-    local s=$1 t=$2 r rps=() p50=() p99=() cpu=() errors=0 origin=0 other=0 each=""
+    local s=$1 t=$2 r rps=() p50=() p99=() cpu=() extra=() errors=0 origin=0 other=0 each="" l2="0 0 0 0 0 0" l2_ok=1 reqs=0
     for ((r = 1; r <= ROUNDS; r++)); do
         [ -n "${R_RPS[$s/$t/$r]:-}" ] || return 0 # a failed round: no row
         rps+=("${R_RPS[$s/$t/$r]}")
         p50+=("${R_P50[$s/$t/$r]}")
         p99+=("${R_P99[$s/$t/$r]}")
         cpu+=("${R_CPU_US[$s/$t/$r]}")
+        [ -n "${R_EXTRA_US[$s/$t/$r]:-}" ] && extra+=("${R_EXTRA_US[$s/$t/$r]}")
+        reqs=$((reqs + R_REQS[$s/$t/$r]))
+        if [ -n "${R_L2[$s/$t/$r]:-}" ]; then
+            l2=$(awk -v a="$l2" -v b="${R_L2[$s/$t/$r]}" 'BEGIN {
+                n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), x[i] + y[i] }')
+        else
+            l2_ok=0
+        fi
         errors=$((errors + R_ERRORS[$s/$t/$r]))
         origin=$((origin + R_ORIGIN[$s/$t/$r]))
         [ "${R_OTHER[$s/$t/$r]}" -gt "$other" ] && other=${R_OTHER[$s/$t/$r]}
@@ -632,6 +763,10 @@ aggregate() { # scenario target
     ORIGIN_REQS[$s/$t]=$origin
     OTHER_CPU[$s/$t]=$other
     EACH_RPS[$s/$t]=${each%, }
+    REQS_SUM[$s/$t]=$reqs
+    [ "${#extra[@]}" -gt 0 ] && EXTRA_US[$s/$t]=$(printf '%.1f' "$(median "${extra[@]}")")
+    [ "$t" = tessera-l2 ] && [ "$l2_ok" = 1 ] && L2_SUM[$s/$t]=$l2
+    return 0
 }
 
 # ---- main ----
@@ -639,6 +774,7 @@ start_origin
 want tessera && start_tessera tessera "$TESSERA_BIN" "$TESSERA_ROUTE"
 want tessera-hook && start_tessera_hook
 want tessera-before && start_tessera_before
+want tessera-l2 && start_tessera_l2
 want nginx-cache && start_nginx_cache
 want varnish && start_varnish
 want nginx-return && start_nginx_return
@@ -740,7 +876,49 @@ if [ -n "$VARIANTS" ]; then
     VARIANTS="| scenario | target | tessera/this req/s | server CPU µs/req, this − tessera |"$'\n'"|---|---|---:|---:|"$'\n'"$VARIANTS"
 fi
 
+# tessera (L1 hits) next to tessera-l2 (an L1 too small for zipf: L2 hits),
+# per scenario: req/s, server CPU per request (tessera-l2's with Redis's, whose
+# part is in brackets), and what tessera-l2's L2 did during the timed runs.
+l2_row() { # scenario
+    local s=$1 share="n/a" missed="n/a" est="n/a" cpu_l2="" hits misses timeouts errors skipped
+    if [ -n "${L2_SUM[$s/tessera-l2]:-}" ]; then
+        read -r hits _ misses timeouts errors skipped <<<"${L2_SUM[$s/tessera-l2]}"
+        share=$(awk -v h="$hits" -v n="${REQS_SUM[$s/tessera-l2]}" 'BEGIN { if (n > 0) printf "%.1f", 100 * h / n; else print "n/a" }')
+        missed="$misses / $timeouts / $errors / $skipped"
+        # What an L2 hit costs over an L1 hit, if an L1 hit costs tessera-l2 what
+        # it costs tessera: the CPU difference over the share of L2 hits.
+        if [ -n "${CPU_US[$s/tessera]:-}" ] && [ "$share" != n/a ]; then
+            est=$(awk -v a="${CPU_US[$s/tessera-l2]}" -v b="${CPU_US[$s/tessera]}" -v p="$share" \
+                'BEGIN { if (p >= 10) printf "%+.1f", (a - b) * 100 / p; else print "n/a" }')
+        fi
+    fi
+    [ -n "${CPU_US[$s/tessera-l2]:-}" ] && cpu_l2="${CPU_US[$s/tessera-l2]} (${EXTRA_US[$s/tessera-l2]:-?})"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(scenario_name "$s")" \
+        "$([ -n "${RPS[$s/tessera]:-}" ] && printf '%.0f' "${RPS[$s/tessera]}" || echo n/a)" \
+        "$(printf '%.0f' "${RPS[$s/tessera-l2]}")" "$(ratio "${RPS[$s/tessera-l2]}" "${RPS[$s/tessera]:-}")" \
+        "${CPU_US[$s/tessera]:-n/a}" "${cpu_l2:-n/a}" "$share" "$missed" "${ORIGIN_REQS[$s/tessera-l2]}" "$est"
+}
+L2TABLE=$(
+    for s in hot zipf; do
+        want_scenario "$s" || continue
+        [ -n "${RPS[$s/tessera-l2]:-}" ] || continue # not asked for, or skipped (see the first table)
+        l2_row "$s"
+    done
+)
+if [ -n "$L2TABLE" ]; then
+    L2TABLE="| scenario | tessera req/s (L1 hits) | tessera-l2 req/s | tessera-l2/tessera req/s | tessera CPU µs/req | tessera-l2 CPU µs/req (Redis's part) | tessera-l2: L2 hits, % of requests | L2 misses / timeouts / errors / skipped | tessera-l2 origin requests | est. CPU µs per L2 hit over an L1 hit |"$'\n'"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"$'\n'"$L2TABLE"
+fi
+
 NOTES=""
+if want tessera-l2; then
+    line=""
+    for s in hot zipf; do
+        [ -n "${L2_DBSIZE[$s]:-}" ] && line+="${line:+, }$s ${L2_DBSIZE[$s]}"
+    done
+    pinned=""
+    [ "$PIN" = 1 ] && pinned=", on the servers' CPU"
+    NOTES+="- tessera-l2: tessera's route with \`cache = { memory = \"$L2_MEMORY\", redis = { server = \"127.0.0.1:PORT\", prefix = \"tessera:\", timeout = \"$L2_TIMEOUT\" } }\` (not the default 5ms: on this shared machine a lookup sometimes waits longer for a CPU, and five timeouts in a row open the breaker, sending L1 misses to the origin for 1s) and an admin listener, on a redis-server of its own (--save \"\" --appendonly no$pinned); its server CPU µs/req includes redis-server's (the part in brackets in the L1/L2 table); L2 hits = tessera_l2_hits_total during the timed runs over the requests wrk counted (the others are L1 hits: an L2 hit is promoted into the L1); L2 misses / timeouts / errors / skipped = tessera_l2_*_total during the timed runs (skipped: not asked, e.g. while the breaker was open), all 0 when the L2 answered every L1 miss (a few origin requests may remain even then: a request that waited for another's lookup of the same key and no longer finds the object in the small L1 goes to the origin, proxy/rcache.c resume()); the estimate = (tessera-l2 CPU − tessera CPU) / L2 share, assuming an L1 hit costs both the same${line:+; keys in Redis after warming: $line}"$'\n'
+fi
 if want tessera-hook || want tessera-before; then
     want tessera-hook && NOTES+="- tessera-hook: tessera plus an on_request hook adding one cache-key part (\`req.key_parts[1] = \"bucket-a\"\`); its server CPU µs/req minus tessera's is the hook's cost per request"$'\n'
     want tessera-before && [ -n "$BEFORE_BIN" ] && NOTES+="- tessera-before: ${BEFORE_DESC:-$BEFORE_BIN}, the same config as tessera; tessera/this > 1 and a positive CPU difference: the change made it faster"$'\n'
@@ -773,6 +951,10 @@ if [ -n "$VARIANTS" ]; then
     echo
     echo "$VARIANTS"
 fi
+if [ -n "$L2TABLE" ]; then
+    echo
+    echo "$L2TABLE"
+fi
 echo
 echo "$NOTES"
 
@@ -790,6 +972,7 @@ if [ "$RECORD" = 1 ]; then
     VERSIONS=()
     [ -n "$NGINX" ] && VERSIONS+=("$(first_line "$NGINX" -v)")
     [ -n "$VARNISHD" ] && VERSIONS+=("$(first_line "$VARNISHD" -V)")
+    want tessera-l2 && [ -n "$REDIS_SERVER" ] && VERSIONS+=("$(first_line "$REDIS_SERVER" --version)")
     VERSIONS+=("$(first_line "$WRK" -v | sed 's/ *Copyright.*//')" "tessera $COMMIT")
     {
         echo
@@ -800,8 +983,8 @@ if [ "$RECORD" = 1 ]; then
         machine_line
         echo "- load average before the run: $LOAD_AT_START"
         echo "- versions: $(IFS=';'; echo "${VERSIONS[*]}" | sed 's/;/; /g')"
-        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin (Varnish thread_pools=$WORKERS); all on 127.0.0.1, $([ "$PIN" = 1 ] && echo "pinned: the servers on CPU 1, wrk on CPU 0" || echo "sharing the same CPUs")$(want tessera-before && echo "; tessera-before: ${BEFORE_DESC:-${BEFORE_BIN:-not run (no --before-build)}}")"
-        echo "- caches: tessera \`routes = { $TESSERA_ROUTE }\`, \`cache = { memory = \"256MB\" }\`$(want tessera-hook && echo " (tessera-hook: the route also has \`hooks = \"keypart.lua\"\`, \`$HOOK_SCRIPT\`)"); nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
+        echo "- setup: wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a $WARMUP warm-up), keep-alive, loadtest/cache-get.lua$([ "$THINK_MS" -gt 0 ] && echo ", ${THINK_MS} ms think time per connection between a response and the next request"), $ROUNDS round(s) per target taken round-robin (req/s, p50, p99: medians over the rounds; errors, origin requests: sums; other CPU %: the highest); $WORKERS workers for tessera, nginx and the origin (Varnish thread_pools=$WORKERS); all on 127.0.0.1, $([ "$PIN" = 1 ] && echo "pinned: the servers$(want tessera-l2 && echo " (Redis too)") on CPU 1, wrk on CPU 0" || echo "sharing the same CPUs")$(want tessera-before && echo "; tessera-before: ${BEFORE_DESC:-${BEFORE_BIN:-not run (no --before-build)}}")"
+        echo "- caches: tessera \`routes = { $TESSERA_ROUTE }\`, \`cache = { memory = \"256MB\" }\`$(want tessera-hook && echo " (tessera-hook: the route also has \`hooks = \"keypart.lua\"\`, \`$HOOK_SCRIPT\`)")$(want tessera-l2 && echo "; tessera-l2: the same route, \`cache = { memory = \"$L2_MEMORY\", redis = { server = \"127.0.0.1:PORT\", prefix = \"tessera:\", timeout = \"$L2_TIMEOUT\" } }\`, \`admin = { addr = \"127.0.0.1:PORT\" }\`, redis-server --save \"\" --appendonly no (its CPU counted in tessera-l2's server CPU)"); nginx proxy_cache (peers/nginx-cache.conf: files under the temporary prefix, keys_zone 16m, proxy_cache_lock on, upstream keepalive 64); varnish default VCL, -s malloc,256m (peers/varnish-cache.vcl); nginx-return: \`return 200\` with the same 2048 bytes (peers/nginx-return.conf), the ceiling"
         echo "- pages: GET $PAGE (origin: Cache-Control: public, max-age=600); zipf appends &k=K, K in 1..$KEYS with P(K=k) ~ 1/k^$ZIPF_S; each cache warmed with one request per key and checked to hit before its run; \"origin requests\" = requests the origin counted during the timed run; \"server CPU µs/req\" = user+system CPU time of the target's processes (/proc/PID/stat) over the requests wrk counted (irq and softirq time not included)"
         echo
         echo "$TABLE"
@@ -810,6 +993,10 @@ if [ "$RECORD" = 1 ]; then
         if [ -n "$VARIANTS" ]; then
             echo
             echo "$VARIANTS"
+        fi
+        if [ -n "$L2TABLE" ]; then
+            echo
+            echo "$L2TABLE"
         fi
         echo
         echo "$NOTES"
