@@ -18,6 +18,7 @@
  * timeout) and from l2_free.
  */
 #include "l2.h"
+#include "l2_bus.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -161,6 +162,7 @@ void l2_metrics(struct evbuffer *out)
                         "# HELP tessera_l2_breaker_open Workers whose L2 breaker is open.\n"
                         "# TYPE tessera_l2_breaker_open gauge\ntessera_l2_breaker_open %llu\n",
                         (unsigned long long)s.connected, (unsigned long long)s.breaker_open);
+    l2_bus_metrics(out); /* cross-node purges and the ban list */
 }
 
 /* ---- the breaker ----------------------------------------------------------- */

@@ -20,8 +20,9 @@
  * Thread: a struct l2 and its operations belong to the worker thread that made
  * it. l2_stats, l2_metrics and l2_key_name may be called from any thread (the
  * counters are process-wide atomics summed over every worker).
- * Cluster mode and cross-node purge over pub/sub are later issues: a second
- * connection per worker (SUBSCRIBE) and a node map fit behind this same API.
+ * Cross-node purge over pub/sub and the ban list that keeps purged copies in
+ * Redis from being served are l2_bus.h's (on the main thread). Cluster mode is a
+ * later issue: a node map fits behind this same API.
  */
 #ifndef TESSERA_L2_H
 #define TESSERA_L2_H

@@ -26,6 +26,7 @@
 #include "cfg.h"
 #include "jarena.h"
 #include "l2.h"
+#include "l2_bus.h"
 #include "admin.h"
 #include "log.h"
 #include "rcache.h"
@@ -187,10 +188,14 @@ int main(int argc, char **argv)
     srv_tls_free(tls, current->nlisten); /* the workers hold their own references */
     if (admin_start(main_base, current, &current) < 0)
         return 1;
+    /* Cross-node purges and the L2's ban list, on this thread (l2_bus.h). */
+    struct l2_bus *bus =
+        current->cache.redis != NULL ? l2_bus_new(main_base, current->cache.redis, &current) : NULL;
     log_info("main", "tessera %s started: %u workers, config %s", TESSERA_VERSION, current->workers,
              cfg_path);
     event_base_dispatch(main_base);
     srv_join();
+    l2_bus_free(&bus);
     log_info("main", "stopped");
     return 0;
 }

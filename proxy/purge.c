@@ -341,19 +341,28 @@ static int is_response(const struct obj *o)
     return obj_head_len(o) >= 5 && memcmp(obj_head(o), "HTTP/", 5) == 0;
 }
 
+/* The one test of an object against a purge, for l1_scan and for the L2's ban
+ * list (purge_matcher_test): a response whose key (URL, prefix) or head (tag)
+ * matches, or the Vary marker of a matching URL for a hard purge (gone, so is
+ * every variant). Reads, allocates nothing. */
+static int matches(const struct matcher *m, const struct obj *o)
+{
+    int response = is_response(o);
+    if (m->kind == PURGE_TAG)
+        return response && head_has_tag(m, obj_head(o), obj_head_len(o));
+    if (!key_matches(m, o))
+        return 0;
+    return response || !m->soft;
+}
+
 /* Under the shard lock (l1_scan_ops.match): reads, allocates nothing. */
 static int on_match(void *arg, const struct obj *o)
 {
     struct matcher *m = arg;
-    int response = is_response(o);
-    if (m->kind == PURGE_TAG) {
-        if (!response || !head_has_tag(m, obj_head(o), obj_head_len(o)))
-            return L1_SCAN_KEEP;
-    } else if (!key_matches(m, o)) {
+    if (!matches(m, o))
         return L1_SCAN_KEEP;
-    }
-    if (!response) /* a Vary marker: gone with a hard purge, so is every variant */
-        return m->soft ? L1_SCAN_KEEP : L1_SCAN_REMOVE;
+    if (!is_response(o)) /* a Vary marker of a hard purge */
+        return L1_SCAN_REMOVE;
     if (!obj_is_dead(o, m->now))
         m->count++; /* dead ones are removed by a hard purge, but were not servable */
     if (!m->soft)
@@ -361,12 +370,8 @@ static int on_match(void *arg, const struct obj *o)
     return m->now < obj_expires_at(o) ? L1_SCAN_REPLACE : L1_SCAN_KEEP; /* stale already */
 }
 
-/* Without a lock (l1_scan_ops.copy): the same response, expired at `now`, with
- * its stale-while-revalidate and stale-if-error windows as long as they were
- * (RFC 5861: served stale while one background request refreshes it). */
-static struct obj *on_copy(void *arg, const struct obj *o)
+struct obj *purge_obj_expired(const struct obj *o, int64_t now)
 {
-    struct matcher *m = arg;
     struct obj *c = obj_new(obj_key(o), obj_key_len(o), obj_hash_lo(o), obj_hash_hi(o),
                             obj_head_len(o), obj_body_len(o));
     if (c == NULL)
@@ -378,9 +383,18 @@ static struct obj *on_copy(void *arg, const struct obj *o)
     int64_t exp = obj_expires_at(o);
     int64_t swr = obj_stale_until(o) > exp ? obj_stale_until(o) - exp : 0;
     int64_t sie = obj_error_until(o) > exp ? obj_error_until(o) - exp : 0;
-    int64_t born = obj_stored_at(o) < m->now ? obj_stored_at(o) : m->now;
-    obj_set_times(c, born, m->now, m->now + swr, m->now + sie);
+    int64_t born = obj_stored_at(o) < now ? obj_stored_at(o) : now;
+    obj_set_times(c, born, now, now + swr, now + sie);
     return c;
+}
+
+/* Without a lock (l1_scan_ops.copy): the same response, expired at `now`, with
+ * its stale-while-revalidate and stale-if-error windows as long as they were
+ * (RFC 5861: served stale while one background request refreshes it). */
+static struct obj *on_copy(void *arg, const struct obj *o)
+{
+    const struct matcher *m = arg;
+    return purge_obj_expired(o, m->now);
 }
 
 /* purge_run, where store may be NULL: a bad request is told apart from a missing
@@ -408,6 +422,80 @@ int purge_run(struct l1 *store, const struct cfg *c, const struct purge_req *pr,
               size_t *count)
 {
     return run(store, c, pr, now, count);
+}
+
+int purge_apply(const struct cfg *c, const struct purge_req *pr, int64_t now, size_t *count)
+{
+    return run(atomic_load_explicit(&attached, memory_order_acquire), c, pr, now, count);
+}
+
+static int on_match_all(void *arg, const struct obj *o)
+{
+    size_t *n = arg;
+    if (is_response(o))
+        (*n)++;
+    return L1_SCAN_REMOVE;
+}
+
+size_t purge_flush(void)
+{
+    struct l1 *store = atomic_load_explicit(&attached, memory_order_acquire);
+    size_t n = 0;
+    if (store != NULL) {
+        static const struct l1_scan_ops ops = {on_match_all, NULL};
+        l1_scan(store, &ops, &n);
+    }
+    return n;
+}
+
+/* ---- matchers for others (the L2's ban list) ---------------------------------- */
+
+#define MATCHER_MAGIC 0x50474d41u
+
+struct purge_matcher {
+    unsigned magic;
+    struct matcher m;
+};
+
+int purge_matcher_new(const struct cfg *c, const struct purge_req *pr, struct purge_matcher **out)
+{
+    struct purge_matcher *pm = xcalloc(1, sizeof(*pm));
+    pm->magic = MATCHER_MAGIC;
+    *out = NULL;
+    int err = matcher_init(&pm->m, c, pr, 0);
+    if (err != PURGE_OK) {
+        matcher_free(&pm->m);
+        free(pm);
+        return err;
+    }
+    if (pm->m.kind == PURGE_TAG) {
+        /* matcher_init points into the caller's string: keep a copy */
+        char *t = xmalloc(pr->value_len);
+        memcpy(t, pr->value, pr->value_len);
+        pm->m.tag = t;
+    }
+    *out = pm;
+    return PURGE_OK;
+}
+
+int purge_matcher_test(const struct purge_matcher *pm, const struct obj *o)
+{
+    if (pm == NULL || pm->magic != MATCHER_MAGIC)
+        abort();
+    return matches(&pm->m, o);
+}
+
+void purge_matcher_free(struct purge_matcher **pmp)
+{
+    struct purge_matcher *pm = *pmp;
+    *pmp = NULL;
+    if (pm == NULL)
+        return;
+    if (pm->m.kind == PURGE_TAG)
+        free((char *)pm->m.tag);
+    matcher_free(&pm->m);
+    pm->magic = 0;
+    free(pm);
 }
 
 void purge_attach(struct l1 *store)

@@ -4,9 +4,10 @@
  * prefix or by tag (Surrogate-Key), hard (removed) or soft (marked stale: served
  * stale while refreshed, inside its stale-while-revalidate / stale-if-error
  * windows). The admin API (POST /purge, admin.c) and the PURGE method of the
- * public listeners (req.c) call purge_execute; the Redis L2 calls purge_run for
- * purges that other nodes published, and may watch local purges through
- * purge_set_observer to delete from Redis and publish them.
+ * public listeners (req.c) call purge_execute; the Redis L2 (l2_bus.c) calls
+ * purge_apply for purges that other nodes published, watches local purges through
+ * purge_set_observer to publish them and ban them in Redis, and tests L2 hits
+ * with purge_matcher_test (the matcher purge_run uses).
  *
  * Matching reads each stored object's key (cache/key.h: host 'H', path 'P', query
  * 'Q' parts; channel, hook and Vary parts are ignored, so every channel, coding,
@@ -104,6 +105,34 @@ void purge_set_observer(purge_observer_cb *fn, void *arg);
  * that does not normalise gets its error whether or not a store is attached,
  * PURGE_E_NO_STORE is for good requests only. */
 int purge_execute(const struct cfg *c, const struct purge_req *pr, size_t *count);
+
+/* purge_run on the attached store, without the observer: what the L2 runs for
+ * a purge another node published. Returns as purge_execute. Thread: any. */
+int purge_apply(const struct cfg *c, const struct purge_req *pr, int64_t now, size_t *count);
+
+/* Removes every object of the attached store (none attached: nothing) and
+ * returns the number of responses removed (Vary markers not counted). For the L2
+ * when it may have missed purges. Blocks for a scan. Thread: any. */
+size_t purge_flush(void);
+
+/* A copy of response o expired at `now`, keeping the lengths of its
+ * stale-while-revalidate and stale-if-error windows: what a soft purge stores.
+ * NULL when out of memory. Thread: any. */
+struct obj *purge_obj_expired(const struct obj *o, int64_t now);
+
+/* A purge request normalised once, for testing objects against it later: the
+ * matcher purge_run uses (the Redis L2's ban list keeps one per purge). It holds
+ * copies of what it needs: pr's strings may go after purge_matcher_new.
+ * purge_matcher_new returns 0 or a purge_err (then *out is NULL).
+ * purge_matcher_test returns 1 when purge_run with pr would purge o (a response
+ * that matches, or a Vary marker of a matching URL for a hard purge), never
+ * looking at times; it reads only and may run on any number of threads at once.
+ * Thread: any. */
+struct purge_matcher;
+struct obj;
+int purge_matcher_new(const struct cfg *c, const struct purge_req *pr, struct purge_matcher **out);
+int purge_matcher_test(const struct purge_matcher *pm, const struct obj *o);
+void purge_matcher_free(struct purge_matcher **pmp);
 
 /* Writes tessera_purges_total{kind=...} and tessera_purged_objects_total
  * (Prometheus text) to out. Thread: any. */

@@ -34,6 +34,7 @@
 #include "key.h"
 #include "l1.h"
 #include "l2.h"
+#include "l2_bus.h"
 #include "hookrun.h"
 #include "log.h"
 #include "obj.h"
@@ -790,6 +791,19 @@ static void on_l2(void *arg, struct obj *o, const char *err)
     struct req *r = arg;
     struct rc_state *rc = &r->rc;
     rc->l2op = NULL;
+    if (o != NULL) {
+        /* A purge since it was stored (l2_bus.h, the ban list): a hard one makes
+         * it a miss and deletes it, a soft one makes it stale. */
+        enum l2_bus_verdict v = l2_bus_check(o, now_s());
+        if (v == L2_BUS_BANNED) {
+            l2_del(r->w->l2, obj_hash_lo(o), obj_hash_hi(o));
+            obj_unref(&o);
+        } else if (v == L2_BUS_STALE) {
+            struct obj *c = purge_obj_expired(o, now_s());
+            obj_unref(&o);
+            o = c;
+        }
+    }
     if (o != NULL && (obj_flags(o) & RC_F_VARY)) {
         /* The URL varies: the marker under its primary key goes into the L1 (its
          * nonce names the variants every node stores), then the request's own
