@@ -353,27 +353,39 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
                        : ac->errstr);
 }
 
-static void connect_now(struct l2 *l)
+redisAsyncContext *l2__open(const char *host, int port, struct event_base *base, void *data,
+                            redisConnectCallback *on_conn, redisDisconnectCallback *on_disc,
+                            char *why, size_t whylen)
 {
-    redisAsyncContext *ac = redisAsyncConnect(l->host, l->port);
+    redisAsyncContext *ac = redisAsyncConnect(host, port);
     if (ac == NULL) {
-        retry_later(l, "out of memory");
-        return;
+        snprintf(why, whylen, "out of memory");
+        return NULL;
     }
     if (ac->err) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", ac->errstr);
+        snprintf(why, whylen, "%s", ac->errstr);
         redisAsyncFree(ac);
-        retry_later(l, why);
-        return;
+        return NULL;
     }
-    ac->data = l;
-    if (redisLibeventAttach(ac, l->base) != REDIS_OK ||
-        redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
-        redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK) {
+    ac->data = data;
+    if (redisLibeventAttach(ac, base) != REDIS_OK ||
+        redisAsyncSetConnectCallback(ac, on_conn) != REDIS_OK ||
+        redisAsyncSetDisconnectCallback(ac, on_disc) != REDIS_OK) {
         ac->data = NULL;
         redisAsyncFree(ac);
-        retry_later(l, "cannot attach to the event loop");
+        snprintf(why, whylen, "cannot attach to the event loop");
+        return NULL;
+    }
+    return ac;
+}
+
+static void connect_now(struct l2 *l)
+{
+    char why[128];
+    redisAsyncContext *ac =
+        l2__open(l->host, l->port, l->base, l, on_connect, on_disconnect, why, sizeof(why));
+    if (ac == NULL) {
+        retry_later(l, why);
         return;
     }
     l->ac = ac;

@@ -154,6 +154,17 @@ struct l2__breaker {
     uint64_t open_until_ms;
 };
 
+/* A hiredis async context connecting to host:port on base, with data and the
+ * two callbacks set; NULL with why filled when it cannot start. Shared by the
+ * workers' connections (l2.c) and the purge bus (l2_bus.c). */
+struct event_base;
+struct redisAsyncContext;
+typedef void redisConnectCallback(const struct redisAsyncContext *, int);
+typedef void redisDisconnectCallback(const struct redisAsyncContext *, int);
+struct redisAsyncContext *l2__open(const char *host, int port, struct event_base *base, void *data,
+                                   redisConnectCallback *on_conn, redisDisconnectCallback *on_disc,
+                                   char *why, size_t whylen);
+
 void l2__breaker_init(struct l2__breaker *b, unsigned max_failures, uint64_t cooldown_ms);
 /* 0: do not ask; 1: ask; 2: ask, and this is the probe (report with probe = 1). */
 int l2__breaker_allow(struct l2__breaker *b, uint64_t now_ms);

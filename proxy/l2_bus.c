@@ -497,25 +497,11 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 static void connect_now(struct bconn *bc)
 {
     struct l2_bus *bus = bc->bus;
-    redisAsyncContext *ac = redisAsyncConnect(bus->host, bus->port);
+    char why[128];
+    redisAsyncContext *ac =
+        l2__open(bus->host, bus->port, bus->base, bc, on_connect, on_disconnect, why, sizeof(why));
     if (ac == NULL) {
-        retry_later(bc, "out of memory");
-        return;
-    }
-    if (ac->err) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", ac->errstr);
-        redisAsyncFree(ac);
         retry_later(bc, why);
-        return;
-    }
-    ac->data = bc;
-    if (redisLibeventAttach(ac, bus->base) != REDIS_OK ||
-        redisAsyncSetConnectCallback(ac, on_connect) != REDIS_OK ||
-        redisAsyncSetDisconnectCallback(ac, on_disconnect) != REDIS_OK) {
-        ac->data = NULL;
-        redisAsyncFree(ac);
-        retry_later(bc, "cannot attach to the event loop");
         return;
     }
     bc->ac = ac;
