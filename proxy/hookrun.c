@@ -91,6 +91,17 @@ static struct hook_gen *gen_make(struct cfg *c)
             g->sid[i] = id;
         }
     }
+    for (size_t i = 0; i < c->nroutes; i++) {
+        const struct cfg_route *rt = &c->routes[i];
+        unsigned page_only = HOOK_PHASE_BIT(HOOK_FRAGMENT) | HOOK_PHASE_BIT(HOOK_RENDER);
+        if (g->sid[i] < 0 || rt->template != NULL)
+            continue;
+        if ((hook_phases(vm, g->sid[i]) & page_only) != 0 || hook_has_lambdas(vm, g->sid[i]))
+            log_warn("hooks",
+                     "route %s: on_fragment, on_render and lambdas of %s run on page routes "
+                     "only, not on this one",
+                     rt->path, rt->hooks);
+    }
     return g;
 }
 

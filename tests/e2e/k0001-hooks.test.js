@@ -243,6 +243,14 @@ describe('on_response', () => {
   });
 });
 
+describe('configuration', () => {
+  it('page-only phases on a route with an origin are reported, not silently ignored', async () => {
+    await get('/api/price/30');
+    await h.waitFor(() => /route \/api\/price\/\*: on_fragment, on_render and lambdas of \S+hooked\.lua run on page routes only/
+      .test(edge.stderr()), 3000, 'the warning');
+  });
+});
+
 describe('on_log', () => {
   it('adds fields to the access log line', async () => {
     await get('/hp/14', { cookie: 'ab=b' });
