@@ -276,6 +276,7 @@ struct l2_bus {
     struct cfg *const *gen;
     struct bconn sub, pub;
     struct event out_ev;   /* local purges queued by the observer */
+    pthread_t main_thread; /* where the bus runs (and the admin API purges) */
     struct event prune_ev; /* drops old bans */
     pthread_mutex_t qlock;
     struct queued **q;
@@ -579,6 +580,11 @@ static void on_purged(void *arg, const struct purge_req *pr)
     struct l2_bus__msg m = {bus->node,
                             atomic_fetch_add_explicit(&bus->seq, 1, memory_order_relaxed),
                             (int64_t)time(NULL), *pr};
+    /* On the main thread (the admin API) the ban holds before the purge answers,
+     * so this node's next L2 hit already sees it; publish() adds it again, a
+     * no-op (same node and seq). Elsewhere it waits for on_out. */
+    if (pthread_equal(pthread_self(), bus->main_thread))
+        l2_bus__ban_add(*bus->gen, &m, m.at, bus->ttl_max_s);
     struct queued *qe = malloc(sizeof(*qe) + L2_BUS_MSG_MAX);
     if (qe == NULL || (qe->len = l2_bus__encode(&m, qe->bytes, L2_BUS_MSG_MAX)) == 0) {
         free(qe);
@@ -669,6 +675,7 @@ struct l2_bus *l2_bus_new(struct event_base *base, const struct cfg_redis *conf,
     bconn_init(bus, &bus->sub, ROLE_SUB);
     bconn_init(bus, &bus->pub, ROLE_PUB);
     atomic_store_explicit(&st.made, 1, memory_order_relaxed);
+    bus->main_thread = pthread_self();
     purge_set_observer(on_purged, bus);
     log_info("l2", "bus: node %016llx, channel %s", (unsigned long long)bus->node, bus->chan);
     connect_now(&bus->pub);
